@@ -1,0 +1,76 @@
+-- One row per customer per month from the customer's first active month to its last,
+-- gap months included with MRR 0, plus one churn row (MRR 0) the month after the last
+-- active month when that month has begun. Movement: first match wins, in this order:
+-- new, churn, reactivation, expansion, contraction, inactive (0 → 0), retained.
+with active_months as (
+    select * from {{ ref('int_mrr_aggregated_to_customer_month') }}
+),
+
+customer_spans as (
+    select
+        customer_id,
+        min(month_start) as first_active_month,
+        least(
+            max(month_start) + interval '1 month',
+            date_trunc('month', {{ as_of_date() }})
+        )::date as last_spine_month
+    from active_months
+    group by customer_id
+),
+
+spine as (
+    select
+        customer_spans.customer_id,
+        month_start::date as month_start
+    from customer_spans
+    cross join lateral generate_series(
+        customer_spans.first_active_month, customer_spans.last_spine_month, interval '1 month'
+    ) as month_start
+),
+
+monthly as (
+    select
+        spine.customer_id,
+        spine.month_start,
+        coalesce(active_months.mrr_usd, 0) as mrr,
+        coalesce(active_months.products_count, 0) as products_count
+    from spine
+    left join active_months
+        on spine.customer_id = active_months.customer_id
+        and spine.month_start = active_months.month_start
+),
+
+with_previous as (
+    select
+        monthly.*,
+        coalesce(lag(mrr) over by_month, 0) as previous_mrr,
+        row_number() over by_month = 1 as is_first_month
+    from monthly
+    window by_month as (partition by customer_id order by month_start)
+),
+
+classified as (
+    select
+        *,
+        case
+            when is_first_month then 'new'
+            when mrr = 0 and previous_mrr > 0 then 'churn'
+            when mrr > 0 and previous_mrr = 0 then 'reactivation'
+            when mrr > previous_mrr then 'expansion'
+            when mrr < previous_mrr then 'contraction'
+            when mrr = 0 then 'inactive'
+            else 'retained'
+        end as movement
+    from with_previous
+)
+
+select
+    (customer_id || ':' || to_char(month_start, 'YYYY-MM'))::text as customer_month_id,
+    customer_id::text as customer_id,
+    month_start::date as month_start,
+    mrr::numeric(14, 2) as mrr,
+    previous_mrr::numeric(14, 2) as previous_mrr,
+    (mrr - previous_mrr)::numeric(14, 2) as mrr_change,
+    movement::text as movement,
+    products_count::bigint as products_count
+from classified

@@ -1,0 +1,1 @@
+"""Customer-health pipeline: ingest, quality gates, dbt transforms and atomic publishing."""

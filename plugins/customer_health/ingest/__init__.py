@@ -1,0 +1,1 @@
+"""Landing files into typed ``raw`` tables: contracts, loading, the load ledger."""

@@ -1,0 +1,311 @@
+"""Stream one landing file into its ``raw`` table, quarantining rows that break the contract.
+
+The file is streamed with COPY into a temporary table of text columns (bounded memory,
+whatever its size); every rule of the contract is then checked in one set-based SQL pass
+that gives each row its first failing field and reason. Good rows are cast into ``raw``,
+bad rows go to ``raw_quarantine`` with file, line, field and reason, and the ledger row
+is written in the same transaction, so a file is either fully loaded or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from customer_health.ingest.contracts import Column, Entity
+from customer_health.ingest.landing import LandingFile, open_binary
+
+log = structlog.get_logger(__name__)
+
+CHUNK = 1 << 20
+
+
+class IngestError(Exception):
+    """A file that cannot be loaded at all; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    path: str
+    entity: str
+    status: str  # loaded / skipped
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    replaced: bool = False
+
+
+def _fingerprint(landing: LandingFile) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open_binary(landing) as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _decompressed(landing: LandingFile) -> Iterator[bytes]:
+    with open_binary(landing) as handle:
+        stream = gzip.GzipFile(fileobj=handle) if landing.path.endswith(".gz") else handle
+        try:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+        except (EOFError, gzip.BadGzipFile, OSError) as error:
+            raise IngestError(f"{landing.path}: cannot be decompressed ({error})") from error
+
+
+def _read_header(landing: LandingFile) -> list[str]:
+    buffer = b""
+    for chunk in _decompressed(landing):
+        buffer += chunk
+        if b"\n" in buffer or len(buffer) > CHUNK:
+            break
+    first_line = buffer.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise IngestError(f"{landing.path} line 1: header is not valid UTF-8") from error
+    if not text.strip():
+        raise IngestError(f"{landing.path}: file is empty (no header line)")
+    header = [name.strip() for name in next(csv.reader(io.StringIO(text)))]
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise IngestError(f"{landing.path} line 1: column {duplicates[0]!r} appears twice")
+    return header
+
+
+def _check_header(landing: LandingFile, header: list[str]) -> None:
+    entity = landing.entity
+    missing = [name for name in entity.required_names if name not in header]
+    if missing:
+        raise IngestError(
+            f"{landing.path}: required column {missing[0]!r} is missing "
+            f"(found: {', '.join(header)})"
+        )
+    extra = [name for name in header if name not in entity.column_names]
+    if extra:
+        log.warning("ignoring unknown columns", file=landing.path, columns=extra)
+
+
+def _value(column: Column, header: list[str]) -> sql.Composable:
+    """The raw text of a column, NULL when blank or absent from the file."""
+    if column.name not in header:
+        return sql.SQL("null::text")
+    return sql.SQL("nullif(btrim(i.{}), '')").format(sql.Identifier(column.name))
+
+
+def _rules(column: Column, header: list[str]) -> list[tuple[sql.Composable, sql.Composable]]:
+    """(condition that marks a row bad, reason) pairs for one column, in priority order."""
+    value = _value(column, header)
+    rules: list[tuple[sql.Composable, sql.Composable]] = []
+    if column.required:
+        rules.append((sql.SQL("{} is null").format(value), sql.Literal("missing required value")))
+    if column.type != "text":
+        rules.append((
+            sql.SQL("{v} is not null and not pg_input_is_valid({v}, {t})").format(
+                v=value, t=sql.Literal(column.type)
+            ),
+            sql.SQL("format('%L is not a valid {}', left({}, 60))").format(
+                sql.SQL(column.type), value
+            ),
+        ))
+    if column.allowed:
+        rules.append((
+            sql.SQL("{} not in ({})").format(
+                value, sql.SQL(", ").join(sql.Literal(a) for a in column.allowed)
+            ),
+            sql.SQL("format('%L is not one of {}', left({}, 60))").format(
+                sql.SQL(", ".join(column.allowed).replace("%", "%%")), value
+            ),
+        ))
+    for bound, operator in ((column.minimum, "<"), (column.maximum, ">")):
+        if bound is not None:
+            rules.append((
+                sql.SQL("{v}::numeric {op} {b}").format(
+                    v=value, op=sql.SQL(operator), b=sql.Literal(bound)
+                ),
+                sql.SQL("format('%s is {} {}', {})").format(
+                    sql.SQL("below the minimum" if operator == "<" else "above the maximum"),
+                    sql.SQL(f"{bound:g}"),
+                    value,
+                ),
+            ))
+    if column.references_customer:
+        rules.append((
+            sql.SQL(
+                "not exists (select 1 from raw.customers c where c.customer_id = {})"
+            ).format(value),
+            sql.SQL("format('unknown customer %L', {})").format(value),
+        ))
+    return rules
+
+
+def _checked_rows_sql(entity: Entity, header: list[str]) -> sql.Composed:
+    """One pass over the incoming rows giving each its first broken rule (or none)."""
+    key = sql.Identifier(entity.key)
+    whole_row = sql.SQL("md5(row({}) ::text)").format(
+        sql.SQL(", ").join(sql.Identifier(name) for name in header)
+    )
+    key_column = next(c for c in entity.columns if c.name == entity.key)
+    duplicate_rules = [
+        (sql.SQL("i._copies > 1 and i._conflict"),
+         sql.Literal("key appears more than once in the file with different content")),
+        (sql.SQL("i._copies > 1 and i._nth > 1"), sql.Literal("exact duplicate of an earlier row")),
+    ]
+    # A bad key is reported as such before it is reported as a duplicate.
+    ordered = [(key_column.name, rule) for rule in _rules(key_column, header)]
+    ordered += [(entity.key, rule) for rule in duplicate_rules]
+    ordered += [
+        (column.name, rule)
+        for column in entity.columns
+        if column is not key_column
+        for rule in _rules(column, header)
+    ]
+
+    def case(outcome: int) -> sql.Composed:
+        return sql.SQL("case {} end").format(
+            sql.SQL(" ").join(
+                sql.SQL("when {} then {}").format(
+                    condition, sql.Literal(name) if outcome == 0 else reason
+                )
+                for name, (condition, reason) in ordered
+            )
+        )
+
+    return sql.SQL(
+        "create temp table _checked on commit drop as "
+        "select i.*, {field} as _field, {reason} as _reason from ("
+        "  select x.*, count(*) over w as _copies, row_number() over (w order by _line) as _nth,"
+        "         min({hash}) over w <> max({hash}) over w as _conflict"
+        "  from _incoming x window w as (partition by {key})"
+        ") i"
+    ).format(field=case(0), reason=case(1), hash=whole_row, key=key)
+
+
+def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
+    row = conn.execute(
+        "select sha256 from ops.load_ledger where file_path = %s and status = 'loaded' "
+        "order by finished_at desc limit 1",
+        [path],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> None:
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in header)
+    conn.execute(
+        sql.SQL(
+            "create temp table _incoming (_line bigint generated always as identity (start 2), {})"
+            " on commit drop"
+        ).format(sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(n)) for n in header))
+    )
+    copy = sql.SQL(
+        "copy _incoming ({}) from stdin with (format csv, header true, encoding 'UTF8')"
+    ).format(columns)
+    try:
+        with conn.cursor().copy(copy) as stream:
+            for chunk in _decompressed(landing):
+                stream.write(chunk)
+    except psycopg.errors.DataError as error:
+        detail = (error.diag.message_primary or str(error)).strip()
+        where = (error.diag.context or "").replace("COPY _incoming, ", "").strip()
+        raise IngestError(f"{landing.path} {where}: {detail}") from error
+
+
+def load_file(
+    conn: psycopg.Connection, landing: LandingFile, run_id: str, threshold: float
+) -> LoadResult:
+    """Load one file exactly once per content; a changed file replaces its earlier rows."""
+    started = datetime.now(timezone.utc)
+    checksum, size = _fingerprint(landing)
+    previous = _previous_checksum(conn, landing.path)
+    if previous == checksum:
+        return LoadResult(landing.path, landing.entity.name, "skipped")
+    entity = landing.entity
+    try:
+        header = _read_header(landing)
+        _check_header(landing, header)
+        with conn.transaction():
+            counts = _load_in_transaction(conn, landing, header, run_id, previous is not None)
+            read, loaded, quarantined = counts
+            if read and quarantined / read > threshold:
+                raise IngestError(
+                    f"{landing.path}: {quarantined} of {read} rows broke the contract, more than "
+                    f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded"
+                )
+            _record(conn, landing, checksum, size, counts, "loaded", None, run_id, started)
+    except IngestError as error:
+        _record(conn, landing, checksum, size, (0, 0, 0), "failed", str(error), run_id, started)
+        raise
+    log.info("loaded file", file=landing.path, rows=loaded, quarantined=quarantined,
+             replaced=previous is not None)
+    return LoadResult(landing.path, entity.name, "loaded", read, loaded, quarantined,
+                      previous is not None)
+
+
+def _load_in_transaction(
+    conn: psycopg.Connection, landing: LandingFile, header: list[str], run_id: str, replace: bool
+) -> tuple[int, int, int]:
+    entity = landing.entity
+    _copy_into_incoming(conn, landing, header)
+    conn.execute(_checked_rows_sql(entity, header))
+    raw_table = sql.Identifier("raw", entity.name)
+    quarantine_table = sql.Identifier("raw_quarantine", entity.name)
+    if replace:
+        for table in (raw_table, quarantine_table):
+            conn.execute(sql.SQL("delete from {} where _source_file = %s").format(table),
+                         [landing.path])
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in entity.columns)
+    meta = sql.SQL("_source_file, _line, _logical_date, _run_id")
+    typed = sql.SQL(", ").join(
+        sql.SQL("{}::{}").format(_value(c, header), sql.SQL(c.type)) for c in entity.columns
+    )
+    as_text = sql.SQL(", ").join(
+        sql.SQL("i.{}").format(sql.Identifier(c.name)) if c.name in header else sql.SQL("null")
+        for c in entity.columns
+    )
+    params = [landing.path, landing.logical_date, run_id]
+    loaded = conn.execute(
+        sql.SQL(
+            "insert into {} ({}, {}) select {}, %s, i._line, %s, %s from _checked i "
+            "where i._reason is null"
+        ).format(raw_table, names, meta, typed),
+        params,
+    ).rowcount
+    quarantined = conn.execute(
+        sql.SQL(
+            "insert into {} ({}, {}, _field, _reason) select {}, %s, i._line, %s, %s, "
+            "i._field, i._reason from _checked i where i._reason is not null"
+        ).format(quarantine_table, names, meta, as_text),
+        params,
+    ).rowcount
+    return loaded + quarantined, loaded, quarantined
+
+
+def _record(
+    conn: psycopg.Connection,
+    landing: LandingFile,
+    checksum: str,
+    size: int,
+    counts: tuple[int, int, int],
+    status: str,
+    message: str | None,
+    run_id: str,
+    started: datetime,
+) -> None:
+    conn.execute(
+        "insert into ops.load_ledger (file_path, source, entity, logical_date, size_bytes, sha256,"
+        " rows_read, rows_loaded, rows_quarantined, status, message, run_id, started_at)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [landing.path, landing.entity.source, landing.entity.name, landing.logical_date, size,
+         checksum, *counts, status, message, run_id, started],
+    )

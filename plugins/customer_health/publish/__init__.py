@@ -1,0 +1,1 @@
+"""Publishing validated marts to the schema BI tools read."""

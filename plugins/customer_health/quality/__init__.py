@@ -1,0 +1,1 @@
+"""Great Expectations gates between building and publishing."""

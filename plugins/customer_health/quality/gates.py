@@ -1,0 +1,120 @@
+"""Run a GX checkpoint as a gate: nothing is published unless every expectation passes.
+
+Suites, validation definitions and checkpoints are files under ``expectations/``; the
+warehouse connection reaches GX through ``GX_WAREHOUSE_URL``, whose ``search_path``
+points the (schema-less) table assets at the schema being validated.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import structlog
+
+from customer_health.settings import Settings, disable_telemetry
+
+log = structlog.get_logger(__name__)
+
+
+class QualityGateError(Exception):
+    """A gate failed; the message names each failing expectation with sample rows."""
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    suite: str
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None
+    sample: list = field(default_factory=list)
+    error: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.suite}.{self.column}" if self.column else self.suite
+        count = f"{self.unexpected_count} unexpected" if self.unexpected_count else "failed"
+        if self.error:
+            count = f"could not be evaluated: {self.error}"
+        sample = f", e.g. {self.sample}" if self.sample else ""
+        return f"{where}: {self.expectation} {count}{sample}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    checkpoint: str
+    success: bool
+    outcomes: list[ExpectationOutcome]
+    data_docs: Path | None
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def summary(self) -> dict:
+        return {
+            "checkpoint": self.checkpoint,
+            "success": self.success,
+            "expectations": len(self.outcomes),
+            "failed": [o.describe() for o in self.failures],
+        }
+
+
+def data_docs_index(settings: Settings) -> Path:
+    """Where the checkpoint's Data Docs site (the HTML quality report) is written."""
+    return settings.gx_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def gx_url(url: str, schema: str) -> str:
+    """A SQLAlchemy URL for GX whose search_path selects the schema under validation."""
+    separator = "&" if "?" in url else "?"
+    driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{driver_url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def run_gate(settings: Settings, url: str, checkpoint: str, schema: str) -> GateResult:
+    disable_telemetry()
+    import great_expectations as gx
+
+    os.environ["GX_WAREHOUSE_URL"] = gx_url(url, schema)
+    context = gx.get_context(mode="file", context_root_dir=str(settings.gx_dir))
+    result = context.checkpoints.get(checkpoint).run()
+    outcomes = []
+    for run in result.run_results.values():
+        suite = run.suite_name
+        for check in run.results:
+            config = check.expectation_config
+            outcomes.append(ExpectationOutcome(
+                suite=suite,
+                expectation=config.description or config.type,
+                column=config.kwargs.get("column"),
+                success=bool(check.success),
+                unexpected_count=check.result.get("unexpected_count"),
+                sample=list(check.result.get("partial_unexpected_list") or [])[:5]
+                or list(check.result.get("details", {}).get("unexpected_rows", []) or [])[:3],
+                error=_first_error(check.exception_info),
+            ))
+    docs = data_docs_index(settings)
+    gate = GateResult(checkpoint, bool(result.success), outcomes, docs if docs.exists() else None)
+    log.info("quality gate", **gate.summary())
+    return gate
+
+
+def _first_error(exception_info: dict) -> str | None:
+    """GX nests exception details per metric; the first message is enough for a person."""
+    infos = [exception_info] if "raised_exception" in exception_info else exception_info.values()
+    for info in infos:
+        if isinstance(info, dict) and info.get("raised_exception"):
+            return str(info.get("exception_message", "")).splitlines()[0][:300]
+    return None
+
+
+def enforce(gate: GateResult) -> None:
+    if not gate.success:
+        lines = "\n  ".join(o.describe() for o in gate.failures)
+        raise QualityGateError(
+            f"quality gate {gate.checkpoint} failed, nothing was published:\n  {lines}\n"
+            f"report: {gate.data_docs}"
+        )

@@ -1,0 +1,83 @@
+"""Every setting the pipeline reads, in one place, from the environment.
+
+Defaults make a fresh clone work with no configuration: an embedded PostgreSQL under the
+project folder, landing files under ``data/landing``. Production sets ``WAREHOUSE_URL``
+and ``LANDING_PATH`` instead. The README documents each variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_HOME = Path(__file__).resolve().parents[2]
+
+# Telemetry the bundled tools (Airflow, dbt, GX, Cosmos, Scarf) would send to outside hosts.
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "1",
+    "SCARF_NO_ANALYTICS": "true",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+}
+
+
+def disable_telemetry() -> None:
+    """Switch off bundled usage telemetry unless the operator set the variable explicitly."""
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    warehouse_url: str | None
+    embedded_dir: Path
+    embedded_port: int
+    database: str
+    landing_path: str
+    publish_schema: str
+    build_schema: str
+    backups_to_keep: int
+    quarantine_threshold: float
+    bi_reader_password: str | None
+    lock_timeout: str
+    schedule: str
+    timezone: str
+    reports_dir: Path
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.home / "dbt_project"
+
+    @property
+    def gx_dir(self) -> Path:
+        return self.home / "expectations"
+
+
+def load_settings() -> Settings:
+    home = _env_path("CUSTOMER_HEALTH_HOME", PROJECT_HOME)
+    return Settings(
+        home=home,
+        warehouse_url=os.environ.get("WAREHOUSE_URL") or None,
+        embedded_dir=_env_path("EMBEDDED_WAREHOUSE_DIR", home / ".warehouse"),
+        embedded_port=int(os.environ.get("EMBEDDED_WAREHOUSE_PORT", "54329")),
+        database=os.environ.get("WAREHOUSE_DATABASE", "customer_health"),
+        landing_path=os.environ.get("LANDING_PATH", str(home / "data" / "landing")),
+        publish_schema=os.environ.get("PUBLISH_SCHEMA", "analytics"),
+        build_schema=os.environ.get("BUILD_SCHEMA", "analytics_build"),
+        backups_to_keep=int(os.environ.get("PUBLISH_BACKUPS_TO_KEEP", "3")),
+        quarantine_threshold=float(os.environ.get("QUARANTINE_THRESHOLD", "0.01")),
+        bi_reader_password=os.environ.get("BI_READER_PASSWORD") or None,
+        lock_timeout=os.environ.get("PUBLISH_LOCK_TIMEOUT", "30s"),
+        schedule=os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *"),
+        timezone=os.environ.get("NIGHTLY_TIMEZONE", "UTC"),
+        reports_dir=_env_path("REPORTS_DIR", home / "data" / "reports"),
+    )

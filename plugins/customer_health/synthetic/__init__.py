@@ -1,0 +1,1 @@
+"""Deterministic synthetic landing data for demos, tests and benchmarks."""

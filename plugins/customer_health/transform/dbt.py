@@ -1,0 +1,74 @@
+"""Run dbt against the warehouse for one night.
+
+dbt reads its connection from environment variables (see ``dbt_project/profiles.yml``);
+this module derives them from the warehouse URL, so there is one source of truth for
+where the warehouse is and no password lands in a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import structlog
+from psycopg.conninfo import conninfo_to_dict
+
+from customer_health.settings import Settings, disable_telemetry
+
+log = structlog.get_logger(__name__)
+
+
+class DbtError(Exception):
+    """dbt failed; the message lists the failing nodes."""
+
+
+@dataclass(frozen=True)
+class DbtNodeResult:
+    unique_id: str
+    status: str
+    message: str | None
+
+
+def dbt_environment(url: str, build_schema: str) -> dict[str, str]:
+    parts = conninfo_to_dict(url)
+    return {
+        "DBT_HOST": str(parts.get("host", "127.0.0.1")),
+        "DBT_PORT": str(parts.get("port", "5432")),
+        "DBT_USER": str(parts.get("user", "postgres")),
+        "DBT_PASSWORD": str(parts.get("password", "")),
+        "DBT_DBNAME": str(parts.get("dbname", "postgres")),
+        "DBT_BUILD_SCHEMA": build_schema,
+    }
+
+
+def run_dbt(
+    settings: Settings, url: str, command: Sequence[str], as_of: date
+) -> list[DbtNodeResult]:
+    """Run one dbt command in-process; raise DbtError naming every failed node."""
+    from dbt.cli.main import dbtRunner
+
+    disable_telemetry()
+    os.environ.update(dbt_environment(url, settings.build_schema))
+    project = str(settings.dbt_project_dir)
+    args = [
+        *command,
+        "--project-dir", project,
+        "--profiles-dir", project,
+        "--vars", json.dumps({"as_of_date": as_of.isoformat()}),
+        "--no-use-colors",
+    ]
+    log.info("running dbt", args=" ".join(args))
+    outcome = dbtRunner().invoke(args)
+    results = [
+        DbtNodeResult(r.node.unique_id, str(r.status), r.message)
+        for r in (outcome.result or [])
+        if hasattr(r, "node")
+    ]
+    failed = [r for r in results if r.status in ("error", "fail")]
+    if failed or not outcome.success:
+        details = "; ".join(f"{r.unique_id}: {r.message}" for r in failed) or str(outcome.exception)
+        raise DbtError(f"dbt {command[0]} failed: {details}")
+    return results

@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: where it runs, how to connect, and the schemas the pipeline owns."""

@@ -1,0 +1,100 @@
+"""The schemas, tables and roles the pipeline owns, created idempotently before each run.
+
+``raw`` and ``raw_quarantine`` tables are generated from the landing contracts, so a new
+column is declared once. ``bi_reader`` is the only role BI tools get; it sees the
+published schema and nothing else.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from customer_health.ingest.contracts import ENTITIES, Entity
+
+BI_ROLE = "bi_reader"
+LOAD_COLUMNS = sql.SQL(
+    "_source_file text not null, _line bigint not null, _logical_date date not null, "
+    "_run_id text not null, _loaded_at timestamptz not null default now()"
+)
+
+OPS_DDL = """
+create schema if not exists ops;
+create table if not exists ops.load_ledger (
+    ledger_id bigint generated always as identity primary key,
+    file_path text not null,
+    source text not null,
+    entity text not null,
+    logical_date date not null,
+    size_bytes bigint not null,
+    sha256 text not null,
+    rows_read bigint,
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    status text not null check (status in ('loaded', 'skipped', 'failed')),
+    message text,
+    run_id text not null,
+    started_at timestamptz not null,
+    finished_at timestamptz not null default clock_timestamp()
+);
+create index if not exists load_ledger_file on ops.load_ledger (file_path, finished_at);
+create table if not exists ops.publish_log (
+    publish_id bigint generated always as identity primary key,
+    run_id text not null,
+    logical_date date not null,
+    published_at timestamptz not null default clock_timestamp(),
+    backup_schema text,
+    row_counts jsonb not null,
+    gate_results jsonb not null,
+    duration_seconds numeric not null
+);
+"""
+
+
+def _raw_table_ddl(entity: Entity) -> sql.Composed:
+    typed = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type)) for c in entity.columns
+    )
+    as_text = sql.SQL(", ").join(
+        sql.SQL("{} text").format(sql.Identifier(c.name)) for c in entity.columns
+    )
+    table = sql.Identifier("raw", entity.name)
+    quarantine = sql.Identifier("raw_quarantine", entity.name)
+    return sql.SQL(
+        "create table if not exists {table} ({typed}, {load});"
+        "create index if not exists {index} on {table} (_source_file);"
+        "create table if not exists {quarantine} ({as_text}, {load}, "
+        "_field text not null, _reason text not null);"
+    ).format(
+        table=table,
+        typed=typed,
+        load=LOAD_COLUMNS,
+        index=sql.Identifier(f"{entity.name}_source_file"),
+        quarantine=quarantine,
+        as_text=as_text,
+    )
+
+
+def ensure_warehouse_objects(conn: psycopg.Connection, bi_password: str | None) -> None:
+    """Create what is missing; never drop or rewrite what exists."""
+    with conn.transaction():
+        # One bootstrap at a time: concurrent "create if not exists" can still collide.
+        conn.execute("select pg_advisory_xact_lock(hashtext('customer_health.bootstrap'))")
+        conn.execute(OPS_DDL)
+        conn.execute("create schema if not exists raw; create schema if not exists raw_quarantine")
+        for entity in ENTITIES:
+            conn.execute(_raw_table_ddl(entity))
+        _ensure_bi_role(conn, bi_password)
+
+
+def _ensure_bi_role(conn: psycopg.Connection, password: str | None) -> None:
+    role = sql.Identifier(BI_ROLE)
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", [BI_ROLE]).fetchone()
+    if not exists:
+        conn.execute(sql.SQL("create role {} nologin").format(role))
+    if password:
+        conn.execute(sql.SQL("alter role {} login password {}").format(role, sql.Literal(password)))
+    database = conn.info.dbname
+    conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
+    conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), role))
+    conn.execute("revoke create on schema public from public")
