@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from customer_health.errors import PipelineError
 from customer_health.settings import disable_telemetry, load_settings
 
 app = typer.Typer(
@@ -40,15 +41,6 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _known_errors() -> tuple[type[Exception], ...]:
-    from customer_health.ingest.loader import IngestError
-    from customer_health.publish.swap import PublishError
-    from customer_health.quality.gates import QualityGateError
-    from customer_health.transform.dbt import DbtError
-
-    return IngestError, DbtError, QualityGateError, PublishError
-
-
 @app.command()
 def generate(
     scale_factor: Annotated[float, typer.Option(help="1.0 = 1,000 customers")] = 0.05,
@@ -65,13 +57,21 @@ def generate(
 
     settings = load_settings()
     last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
-    config = GeneratorConfig(scale_factor=scale_factor, days=days, end_date=last, seed=seed,
-                             bad_row_rate=bad_row_rate, gzip=gzip)
+    config = GeneratorConfig(
+        scale_factor=scale_factor,
+        days=days,
+        end_date=last,
+        seed=seed,
+        bad_row_rate=bad_row_rate,
+        gzip=gzip,
+    )
     target = landing or Path(settings.landing_path)
     summary = write_files(target, config)
-    typer.echo(f"wrote {summary.rows:,} rows for {summary.customers} customers, "
-               f"{summary.start_date} to {summary.end_date} ({summary.bad_rows} spoiled) "
-               f"under {target}")
+    typer.echo(
+        f"wrote {summary.rows:,} rows for {summary.customers} customers, "
+        f"{summary.start_date} to {summary.end_date} ({summary.bad_rows} spoiled) "
+        f"under {target}"
+    )
 
 
 @app.command()
@@ -81,7 +81,7 @@ def run(date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM
 
     try:
         result = run_night(load_settings(), date.fromisoformat(date_))
-    except _known_errors() as error:
+    except PipelineError as error:
         _fail(error)
     typer.echo(json.dumps(result, indent=2, default=str))
 
@@ -99,21 +99,55 @@ def backfill(
     while day <= last:
         try:
             result = run_night(settings, day)
-        except _known_errors() as error:
+        except PipelineError as error:
             _fail(error)
         typer.echo(f"{day}: published {result['publish']['row_counts']}")
         day += timedelta(days=1)
 
 
 @app.command()
-def summary() -> None:
-    """Print what is published now: row counts and the five customers most at risk."""
+def summary(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+) -> None:
+    """Print what is published now: row counts, the five customers most at risk, BI access."""
     from customer_health.pipeline import summarize
     from customer_health.quality.gates import data_docs_index
+    from customer_health.warehouse.connection import warehouse_url
 
     settings = load_settings()
     docs = data_docs_index(settings)
-    typer.echo(json.dumps(summarize(settings, str(docs) if docs.exists() else None), indent=2))
+    result = summarize(settings, str(docs) if docs.exists() else None)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(
+        f"\nPublished schema {result['published_schema']!r} (night of {result['logical_date']}):"
+    )
+    for table, rows in sorted(result["row_counts"].items()):
+        typer.echo(f"  {table:<32} {rows:>10,} rows")
+    typer.echo("\nTop 5 at-risk customers (lowest health score):")
+    for c in result["top_at_risk"]:
+        typer.echo(
+            f"  {c['customer_id']}  {c['name']:<28} score {c['health_score']:>5.1f} "
+            f"{c['band']:<6}  weakest: {c['weakest_component']:<12} MRR ${c['mrr']:,.2f}"
+        )
+    typer.echo(f"\nQuality report (GX Data Docs): {result['data_docs']}")
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(warehouse_url(settings))
+    password_hint = (
+        "$BI_READER_PASSWORD"
+        if settings.bi_reader_password or settings.warehouse_url
+        else f"in {settings.embedded_dir / 'bi_reader.password'}"
+    )
+    typer.echo(
+        "\nConnect a BI tool (read-only, sees the published schema only):\n"
+        f"  host {parts.get('host')}  port {parts.get('port')}  database {parts.get('dbname')}  "
+        f"user bi_reader  password {password_hint}\n"
+        f"  e.g. psql 'postgresql://bi_reader@{parts.get('host')}:{parts.get('port')}/"
+        f"{parts.get('dbname')}' "
+        f"-c 'select * from {result['published_schema']}.dim_customer_health'"
+    )
 
 
 @warehouse_app.command("start")
@@ -158,13 +192,14 @@ def warehouse_psql() -> None:
     os.execv(psql, [psql, warehouse_url(load_settings())])
 
 
-@contracts_app.command("write-sources")
-def write_sources() -> None:
-    """Regenerate the dbt source YAML files from the landing contracts."""
-    from customer_health.ingest.dbt_sources import write_sources as write
+@contracts_app.command("write-docs")
+def write_docs() -> None:
+    """Regenerate the dbt source YAML from the landing contracts; print the README table."""
+    from customer_health.ingest.contract_docs import markdown_table, write_sources
 
-    for path in write(load_settings().dbt_project_dir):
+    for path in write_sources(load_settings().dbt_project_dir):
         typer.echo(f"wrote {path}")
+    typer.echo("\nREADME contract table:\n" + markdown_table())
 
 
 def _redacted(url: str) -> str:
@@ -172,5 +207,7 @@ def _redacted(url: str) -> str:
 
     parts = conninfo_to_dict(url)
     secret = ":****" if parts.get("password") else ""
-    return (f"postgresql://{parts.get('user', '')}{secret}@{parts.get('host', '')}:"
-            f"{parts.get('port', 5432)}/{parts.get('dbname', '')}")
+    return (
+        f"postgresql://{parts.get('user', '')}{secret}@{parts.get('host', '')}:"
+        f"{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+    )

@@ -47,6 +47,7 @@ class Settings:
     build_schema: str
     backups_to_keep: int
     quarantine_threshold: float
+    quarantine_tolerated_rows: int
     bi_reader_password: str | None
     lock_timeout: str
     schedule: str
@@ -75,6 +76,7 @@ def load_settings() -> Settings:
         build_schema=os.environ.get("BUILD_SCHEMA", "analytics_build"),
         backups_to_keep=int(os.environ.get("PUBLISH_BACKUPS_TO_KEEP", "3")),
         quarantine_threshold=float(os.environ.get("QUARANTINE_THRESHOLD", "0.01")),
+        quarantine_tolerated_rows=int(os.environ.get("QUARANTINE_TOLERATED_ROWS", "10")),
         bi_reader_password=os.environ.get("BI_READER_PASSWORD") or None,
         lock_timeout=os.environ.get("PUBLISH_LOCK_TIMEOUT", "30s"),
         schedule=os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *"),

@@ -3,8 +3,9 @@
 -- and raises its *_is_neutral flag, so no score is ever computed from NULLs.
 with active_items as (
     select * from {{ ref('int_subscription_items_normalized') }}
-    where start_date <= {{ as_of_date() }}
-      and (end_date is null or end_date > {{ as_of_date() }})
+    where
+        start_date <= {{ as_of_date() }}
+        and (end_date is null or end_date > {{ as_of_date() }})
 ),
 
 products as (
@@ -29,8 +30,11 @@ nps as (
     select
         customer_id,
         count(*) as responses_180d,
-        100.0 * (count(*) filter (where nps_category = 'promoter')
-            - count(*) filter (where nps_category = 'detractor')) / count(*) as nps_180d
+        100.0 * (
+            count(*) filter (where nps_category = 'promoter')
+            - count(*) filter (where nps_category = 'detractor')
+        ) / count(*
+        ) as nps_180d
     from {{ ref('stg_nps__responses') }}
     where responded_date between {{ as_of_date() }} - 179 and {{ as_of_date() }}
     group by customer_id
@@ -58,9 +62,10 @@ invoices as (
         customer_id,
         count(*) as overdue_invoices
     from {{ ref('stg_billing__invoices') }}
-    where due_date < {{ as_of_date() }}
-      and invoice_status <> 'void'
-      and (paid_date is null or paid_date > {{ as_of_date() }})
+    where
+        due_date < {{ as_of_date() }}
+        and invoice_status <> 'void'
+        and (paid_date is null or paid_date > {{ as_of_date() }})
     group by customer_id
 ),
 
@@ -89,13 +94,19 @@ components as (
 
         ownership.licensed_seats is null as usage_depth_is_neutral,
         coalesce(
-            {{ clamp_score('100.0 * coalesce(usage.active_users_30d, 0) / nullif(ownership.licensed_seats, 0)') }},
+            {{ clamp_score(
+                '100.0 * coalesce(usage.active_users_30d, 0)'
+                ~ ' / nullif(ownership.licensed_seats, 0)'
+            ) }},
             neutral.usage_depth
         ) as usage_depth_score,
 
         coalesce(usage.events_prior_30d, 0) = 0 as usage_trend_is_neutral,
         coalesce(
-            {{ clamp_score('70 + 100.0 * (usage.events_30d::numeric / nullif(usage.events_prior_30d, 0) - 1)') }},
+            {{ clamp_score(
+                '70 + 100.0 * (usage.events_30d::numeric'
+                ~ ' / nullif(usage.events_prior_30d, 0) - 1)'
+            ) }},
             neutral.usage_trend
         ) as usage_trend_score,
 

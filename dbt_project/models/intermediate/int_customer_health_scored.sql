@@ -37,28 +37,36 @@ scored as (
 ),
 
 banded as (
-    select
-        scored.*,
-        (
-            select bands.band from bands
-            where scored.health_score >= bands.min_score
-            order by bands.min_score desc
-            limit 1
-        ) as health_band,
-        (
-            select component from (
-                values
-                    ('usage_depth', scored.usage_depth_score),
-                    ('usage_trend', scored.usage_trend_score),
-                    ('adoption', scored.adoption_score),
-                    ('sentiment', scored.sentiment_score),
-                    ('support', scored.support_score),
-                    ('billing', scored.billing_score)
-            ) as component_scores (component, score)
-            order by score, component
-            limit 1
-        ) as weakest_component
+    select distinct on (scored.customer_id)
+        scored.customer_id,
+        bands.band as health_band
     from scored
+    inner join bands on scored.health_score >= bands.min_score
+    order by scored.customer_id asc, bands.min_score desc
+),
+
+weakest as (
+    select distinct on (scored.customer_id)
+        scored.customer_id,
+        component_scores.component as weakest_component
+    from scored
+    cross join
+        lateral (
+            values
+            ('usage_depth', scored.usage_depth_score),
+            ('usage_trend', scored.usage_trend_score),
+            ('adoption', scored.adoption_score),
+            ('sentiment', scored.sentiment_score),
+            ('support', scored.support_score),
+            ('billing', scored.billing_score)
+        ) as component_scores (component, score)
+    order by scored.customer_id asc, component_scores.score asc, component_scores.component asc
 )
 
-select * from banded
+select
+    scored.*,
+    banded.health_band,
+    weakest.weakest_component
+from scored
+inner join banded on scored.customer_id = banded.customer_id
+inner join weakest on scored.customer_id = weakest.customer_id

@@ -53,7 +53,9 @@ def discover(root: str, up_to: date) -> list[LandingFile]:
                 match = FILE_NAME.match(name)
                 entity = _entity(entity_source, match.group("entity")) if match else None
                 if entity is not None:
-                    found.append(LandingFile(root, f"{entity_source}/{day_text}/{name}", entity, day))
+                    found.append(
+                        LandingFile(root, f"{entity_source}/{day_text}/{name}", entity, day)
+                    )
     return sorted(found, key=lambda f: (f.logical_date, LOAD_ORDER[f.entity.name], f.path))
 
 

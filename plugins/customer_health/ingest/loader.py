@@ -15,22 +15,19 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import structlog
 from psycopg import sql
 
+from customer_health.errors import IngestError
 from customer_health.ingest.contracts import Column, Entity
 from customer_health.ingest.landing import LandingFile, open_binary
 
 log = structlog.get_logger(__name__)
 
 CHUNK = 1 << 20
-
-
-class IngestError(Exception):
-    """A file that cannot be loaded at all; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -110,42 +107,50 @@ def _rules(column: Column, header: list[str]) -> list[tuple[sql.Composable, sql.
     if column.required:
         rules.append((sql.SQL("{} is null").format(value), sql.Literal("missing required value")))
     if column.type != "text":
-        rules.append((
-            sql.SQL("{v} is not null and not pg_input_is_valid({v}, {t})").format(
-                v=value, t=sql.Literal(column.type)
-            ),
-            sql.SQL("format('%L is not a valid {}', left({}, 60))").format(
-                sql.SQL(column.type), value
-            ),
-        ))
+        rules.append(
+            (
+                sql.SQL("{v} is not null and not pg_input_is_valid({v}, {t})").format(
+                    v=value, t=sql.Literal(column.type)
+                ),
+                sql.SQL("format('%L is not a valid {}', left({}, 60))").format(
+                    sql.SQL(column.type), value
+                ),
+            )
+        )
     if column.allowed:
-        rules.append((
-            sql.SQL("{} not in ({})").format(
-                value, sql.SQL(", ").join(sql.Literal(a) for a in column.allowed)
-            ),
-            sql.SQL("format('%L is not one of {}', left({}, 60))").format(
-                sql.SQL(", ".join(column.allowed).replace("%", "%%")), value
-            ),
-        ))
+        rules.append(
+            (
+                sql.SQL("{} not in ({})").format(
+                    value, sql.SQL(", ").join(sql.Literal(a) for a in column.allowed)
+                ),
+                sql.SQL("format('%L is not one of {}', left({}, 60))").format(
+                    sql.SQL(", ".join(column.allowed).replace("%", "%%")), value
+                ),
+            )
+        )
     for bound, operator in ((column.minimum, "<"), (column.maximum, ">")):
         if bound is not None:
-            rules.append((
-                sql.SQL("{v}::numeric {op} {b}").format(
-                    v=value, op=sql.SQL(operator), b=sql.Literal(bound)
-                ),
-                sql.SQL("format('%s is {} {}', {})").format(
-                    sql.SQL("below the minimum" if operator == "<" else "above the maximum"),
-                    sql.SQL(f"{bound:g}"),
-                    value,
-                ),
-            ))
+            rules.append(
+                (
+                    sql.SQL("{v}::numeric {op} {b}").format(
+                        v=value, op=sql.SQL(operator), b=sql.Literal(bound)
+                    ),
+                    sql.SQL("format('%s is {} {}', {})").format(
+                        sql.SQL("below the minimum" if operator == "<" else "above the maximum"),
+                        sql.SQL(f"{bound:g}"),
+                        value,
+                    ),
+                )
+            )
     if column.references_customer:
-        rules.append((
-            sql.SQL(
-                "not exists (select 1 from raw.customers c where c.customer_id = {})"
-            ).format(value),
-            sql.SQL("format('unknown customer %L', {})").format(value),
-        ))
+        rules.append(
+            (
+                sql.SQL(
+                    "not exists (select 1 from raw.customers c where c.customer_id = {})"
+                ).format(value),
+                sql.SQL("format('unknown customer %L', {})").format(value),
+            )
+        )
     return rules
 
 
@@ -157,8 +162,10 @@ def _checked_rows_sql(entity: Entity, header: list[str]) -> sql.Composed:
     )
     key_column = next(c for c in entity.columns if c.name == entity.key)
     duplicate_rules = [
-        (sql.SQL("i._copies > 1 and i._conflict"),
-         sql.Literal("key appears more than once in the file with different content")),
+        (
+            sql.SQL("i._copies > 1 and i._conflict"),
+            sql.Literal("key appears more than once in the file with different content"),
+        ),
         (sql.SQL("i._copies > 1 and i._nth > 1"), sql.Literal("exact duplicate of an earlier row")),
     ]
     # A bad key is reported as such before it is reported as a duplicate.
@@ -222,10 +229,19 @@ def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: 
 
 
 def load_file(
-    conn: psycopg.Connection, landing: LandingFile, run_id: str, threshold: float
+    conn: psycopg.Connection,
+    landing: LandingFile,
+    run_id: str,
+    threshold: float,
+    tolerated_rows: int = 0,
 ) -> LoadResult:
-    """Load one file exactly once per content; a changed file replaces its earlier rows."""
-    started = datetime.now(timezone.utc)
+    """Load one file exactly once per content; a changed file replaces its earlier rows.
+
+    The file fails, loading nothing, when more than ``threshold`` of its rows and more than
+    ``tolerated_rows`` rows break the contract: one bad row in a 40-row weekend file is
+    quarantined, a systematically broken export is stopped.
+    """
+    started = datetime.now(UTC)
     checksum, size = _fingerprint(landing)
     previous = _previous_checksum(conn, landing.path)
     if previous == checksum:
@@ -237,7 +253,7 @@ def load_file(
         with conn.transaction():
             counts = _load_in_transaction(conn, landing, header, run_id, previous is not None)
             read, loaded, quarantined = counts
-            if read and quarantined / read > threshold:
+            if quarantined > tolerated_rows and quarantined / read > threshold:
                 raise IngestError(
                     f"{landing.path}: {quarantined} of {read} rows broke the contract, more than "
                     f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded"
@@ -246,10 +262,16 @@ def load_file(
     except IngestError as error:
         _record(conn, landing, checksum, size, (0, 0, 0), "failed", str(error), run_id, started)
         raise
-    log.info("loaded file", file=landing.path, rows=loaded, quarantined=quarantined,
-             replaced=previous is not None)
-    return LoadResult(landing.path, entity.name, "loaded", read, loaded, quarantined,
-                      previous is not None)
+    log.info(
+        "loaded file",
+        file=landing.path,
+        rows=loaded,
+        quarantined=quarantined,
+        replaced=previous is not None,
+    )
+    return LoadResult(
+        landing.path, entity.name, "loaded", read, loaded, quarantined, previous is not None
+    )
 
 
 def _load_in_transaction(
@@ -262,8 +284,9 @@ def _load_in_transaction(
     quarantine_table = sql.Identifier("raw_quarantine", entity.name)
     if replace:
         for table in (raw_table, quarantine_table):
-            conn.execute(sql.SQL("delete from {} where _source_file = %s").format(table),
-                         [landing.path])
+            conn.execute(
+                sql.SQL("delete from {} where _source_file = %s").format(table), [landing.path]
+            )
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in entity.columns)
     meta = sql.SQL("_source_file, _line, _logical_date, _run_id")
     typed = sql.SQL(", ").join(
@@ -306,6 +329,17 @@ def _record(
         "insert into ops.load_ledger (file_path, source, entity, logical_date, size_bytes, sha256,"
         " rows_read, rows_loaded, rows_quarantined, status, message, run_id, started_at)"
         " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [landing.path, landing.entity.source, landing.entity.name, landing.logical_date, size,
-         checksum, *counts, status, message, run_id, started],
+        [
+            landing.path,
+            landing.entity.source,
+            landing.entity.name,
+            landing.logical_date,
+            size,
+            checksum,
+            *counts,
+            status,
+            message,
+            run_id,
+            started,
+        ],
     )

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import psycopg
 import structlog
 from psycopg import sql
 
+from customer_health.errors import PublishError, PublishLockTimeout
 from customer_health.settings import Settings
 from customer_health.warehouse.bootstrap import BI_ROLE
 
 log = structlog.get_logger(__name__)
-
-
-class PublishError(Exception):
-    """Publishing did not happen; the published schema is unchanged."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +49,10 @@ def row_counts(conn: psycopg.Connection, schema: str) -> dict[str, int]:
 
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
-    return conn.execute(
-        "select 1 from pg_namespace where nspname = %s", [schema]
-    ).fetchone() is not None
+    return (
+        conn.execute("select 1 from pg_namespace where nspname = %s", [schema]).fetchone()
+        is not None
+    )
 
 
 def _backups(conn: psycopg.Connection, published: str) -> list[str]:
@@ -75,7 +73,7 @@ def publish(
     started: datetime,
 ) -> PublishResult:
     published, build = settings.publish_schema, settings.build_schema
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     backup = f"{published}_backup_{stamp}"
     try:
         with conn.transaction():
@@ -85,27 +83,48 @@ def publish(
             counts = row_counts(conn, build)
             had_previous = _schema_exists(conn, published)
             if had_previous:
-                conn.execute(sql.SQL("alter schema {} rename to {}").format(
-                    sql.Identifier(published), sql.Identifier(backup)))
-                conn.execute(sql.SQL("revoke all on schema {} from {}").format(
-                    sql.Identifier(backup), sql.Identifier(BI_ROLE)))
-            conn.execute(sql.SQL("alter schema {} rename to {}").format(
-                sql.Identifier(build), sql.Identifier(published)))
-            conn.execute(sql.SQL("grant usage on schema {} to {}").format(
-                sql.Identifier(published), sql.Identifier(BI_ROLE)))
-            conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
-                sql.Identifier(published), sql.Identifier(BI_ROLE)))
-            for old in _backups(conn, published)[settings.backups_to_keep:]:
+                conn.execute(
+                    sql.SQL("alter schema {} rename to {}").format(
+                        sql.Identifier(published), sql.Identifier(backup)
+                    )
+                )
+                conn.execute(
+                    sql.SQL("revoke all on schema {} from {}").format(
+                        sql.Identifier(backup), sql.Identifier(BI_ROLE)
+                    )
+                )
+            conn.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(build), sql.Identifier(published)
+                )
+            )
+            conn.execute(
+                sql.SQL("grant usage on schema {} to {}").format(
+                    sql.Identifier(published), sql.Identifier(BI_ROLE)
+                )
+            )
+            conn.execute(
+                sql.SQL("grant select on all tables in schema {} to {}").format(
+                    sql.Identifier(published), sql.Identifier(BI_ROLE)
+                )
+            )
+            for old in _backups(conn, published)[settings.backups_to_keep :]:
                 conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(old)))
             conn.execute(
                 "insert into ops.publish_log (run_id, logical_date, backup_schema, row_counts,"
                 " gate_results, duration_seconds) values (%s, %s, %s, %s, %s,"
                 " extract(epoch from clock_timestamp() - %s))",
-                [run_id, logical_date, backup if had_previous else None, json.dumps(counts),
-                 json.dumps(gate_results), started],
+                [
+                    run_id,
+                    logical_date,
+                    backup if had_previous else None,
+                    json.dumps(counts),
+                    json.dumps(gate_results),
+                    started,
+                ],
             )
     except psycopg.errors.LockNotAvailable as error:
-        raise PublishError(
+        raise PublishLockTimeout(
             f"could not lock {published!r} within {settings.lock_timeout} (a long BI query?); "
             "yesterday's tables remain published"
         ) from error

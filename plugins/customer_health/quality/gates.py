@@ -14,13 +14,10 @@ from urllib.parse import quote
 
 import structlog
 
+from customer_health.errors import QualityGateError
 from customer_health.settings import Settings, disable_telemetry
 
 log = structlog.get_logger(__name__)
-
-
-class QualityGateError(Exception):
-    """A gate failed; the message names each failing expectation with sample rows."""
 
 
 @dataclass(frozen=True)
@@ -86,16 +83,18 @@ def run_gate(settings: Settings, url: str, checkpoint: str, schema: str) -> Gate
         suite = run.suite_name
         for check in run.results:
             config = check.expectation_config
-            outcomes.append(ExpectationOutcome(
-                suite=suite,
-                expectation=config.description or config.type,
-                column=config.kwargs.get("column"),
-                success=bool(check.success),
-                unexpected_count=check.result.get("unexpected_count"),
-                sample=list(check.result.get("partial_unexpected_list") or [])[:5]
-                or list(check.result.get("details", {}).get("unexpected_rows", []) or [])[:3],
-                error=_first_error(check.exception_info),
-            ))
+            outcomes.append(
+                ExpectationOutcome(
+                    suite=suite,
+                    expectation=config.description or config.type,
+                    column=config.kwargs.get("column"),
+                    success=bool(check.success),
+                    unexpected_count=check.result.get("unexpected_count"),
+                    sample=list(check.result.get("partial_unexpected_list") or [])[:5]
+                    or list(check.result.get("details", {}).get("unexpected_rows", []) or [])[:3],
+                    error=_first_error(check.exception_info),
+                )
+            )
     docs = data_docs_index(settings)
     gate = GateResult(checkpoint, bool(result.success), outcomes, docs if docs.exists() else None)
     log.info("quality gate", **gate.summary())

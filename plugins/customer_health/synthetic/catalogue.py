@@ -44,14 +44,47 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "P-SUPP": ("support_chat",),
 }
 
-INDUSTRIES = ("software", "finance", "healthcare", "retail", "manufacturing", "education",
-              "media", "logistics")
+INDUSTRIES = (
+    "software",
+    "finance",
+    "healthcare",
+    "retail",
+    "manufacturing",
+    "education",
+    "media",
+    "logistics",
+)
 COUNTRIES = ("US", "US", "US", "CA", "GB", "DE", "FR", "NL", "SE", "AU", "JP", "BR", "IN")
 NAME_PARTS = (
-    ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent",
-     "Tyrell", "Cyberdyne", "Wonka", "Gringotts", "Monarch", "Oscorp"),
-    ("Labs", "Systems", "Group", "Holdings", "Analytics", "Logistics", "Health", "Retail",
-     "Energy", "Media"),
+    (
+        "Acme",
+        "Globex",
+        "Initech",
+        "Umbrella",
+        "Stark",
+        "Wayne",
+        "Hooli",
+        "Vandelay",
+        "Soylent",
+        "Tyrell",
+        "Cyberdyne",
+        "Wonka",
+        "Gringotts",
+        "Monarch",
+        "Oscorp",
+    ),
+    (
+        "Labs",
+        "Systems",
+        "Group",
+        "Holdings",
+        "Analytics",
+        "Logistics",
+        "Health",
+        "Retail",
+        "Energy",
+        "Media",
+    ),
 )
 ROLES = ("admin", "end user", "end user", "manager", "executive", "champion")
 TICKET_CATEGORIES = ("bug", "how-to", "billing", "integration", "performance", "access")

@@ -17,7 +17,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -189,8 +189,11 @@ class _CustomerSimulation:
             created = cfg.start_date - timedelta(days=int(rng.integers(30, 1100)))
         else:
             created = cfg.start_date + timedelta(days=int(rng.integers(0, max(1, cfg.days - 30))))
-        kind = str(rng.choice(["expanding", "stable", "contracting", "churning"],
-                              p=[0.25, 0.45, 0.12, 0.18]))
+        kind = str(
+            rng.choice(
+                ["expanding", "stable", "contracting", "churning"], p=[0.25, 0.45, 0.12, 0.18]
+            )
+        )
         churn_day = None
         if kind == "churning":
             earliest = max(created + timedelta(days=120), cfg.start_date + timedelta(days=60))
@@ -227,10 +230,17 @@ class _CustomerSimulation:
         owned = [PRODUCTS[0]] + [p for p in PRODUCTS[1:] if rng.random() < p.attach_rate]
 
         def item(product: Product, quantity: int, start: date) -> Item:
-            return Item(self._new_item_id(), product, plan,
-                        quantity if product.unit == "seat" else 1,
-                        round(product.list_price_monthly * rng.uniform(0.9, 1.0), 2),
-                        currency, period, discount, start)
+            return Item(
+                self._new_item_id(),
+                product,
+                plan,
+                quantity if product.unit == "seat" else 1,
+                round(product.list_price_monthly * rng.uniform(0.9, 1.0), 2),
+                currency,
+                period,
+                discount,
+                start,
+            )
 
         customer.items = [item(p, seats, customer.created) for p in owned]
         window = self.config
@@ -261,17 +271,30 @@ class _CustomerSimulation:
 
     def _replace_quantity(self, customer: Customer, old: Item, quantity: int, day: date) -> None:
         old.end = day
-        customer.items.append(Item(self._new_item_id(), old.product, old.plan, quantity,
-                                   old.unit_price, old.currency, old.billing_period,
-                                   old.discount_pct, day))
+        customer.items.append(
+            Item(
+                self._new_item_id(),
+                old.product,
+                old.plan,
+                quantity,
+                old.unit_price,
+                old.currency,
+                old.billing_period,
+                old.discount_pct,
+                day,
+            )
+        )
 
     def emit_billing(self, customer: Customer) -> None:
         self.writer.add("customers", customer.created, customer.row())
         for it in customer.items:
             row = {"customer_id": customer.customer_id, **it.row()}
             if it.end is not None and it.end > self.config.start_date:
-                self.writer.add("subscriptions", it.start, {**row, "end_date": "",
-                                                            "cancel_at": "", "status": "active"})
+                self.writer.add(
+                    "subscriptions",
+                    it.start,
+                    {**row, "end_date": "", "cancel_at": "", "status": "active"},
+                )
                 self.writer.add("subscriptions", it.end, row)
             else:
                 self.writer.add("subscriptions", it.start, row)
@@ -297,9 +320,15 @@ class _CustomerSimulation:
     def emit_usage(self, customer: Customer, days: list[date]) -> None:
         rng = self.rng
         active_items = [[it for it in customer.items if it.active_on(d)] for d in days]
-        seats = np.array([max((it.quantity for it in items if it.product.unit == "seat"),
-                              default=0) for items in active_items])
-        pool = np.where(seats > 0, np.maximum(1, np.round(seats * self.adoption(customer, days))), 0)
+        seats = np.array(
+            [
+                max((it.quantity for it in items if it.product.unit == "seat"), default=0)
+                for items in active_items
+            ]
+        )
+        pool = np.where(
+            seats > 0, np.maximum(1, np.round(seats * self.adoption(customer, days))), 0
+        )
         pool = pool.astype(int)
         users = rng.binomial(pool, self.daily_activity(days))
         extra = rng.poisson(0.6 * users)
@@ -312,19 +341,24 @@ class _CustomerSimulation:
             chosen = rng.integers(0, len(products), count)
             seconds = np.sort(rng.integers(0, 86_400, count))
             quantities = rng.poisson(2.0, count) + 1
-            midnight = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+            midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+            day_number = (day - self.config.start_date).days
             for n in range(count):
                 product = products[chosen[n]]
                 features = FEATURES[product.product_id]
-                self.writer.add("events", day, {
-                    "event_id": f"E{self.index:05d}{(day - self.config.start_date).days:04d}{n:05d}",
-                    "customer_id": customer.customer_id,
-                    "user_id": f"{customer.customer_id}-U{int(user_ids[n]):04d}",
-                    "product_id": product.product_id,
-                    "feature": features[(user_ids[n] + n) % len(features)],
-                    "occurred_at": (midnight + timedelta(seconds=int(seconds[n]))).isoformat(),
-                    "quantity": int(quantities[n]),
-                })
+                self.writer.add(
+                    "events",
+                    day,
+                    {
+                        "event_id": f"E{self.index:05d}{day_number:04d}{n:05d}",
+                        "customer_id": customer.customer_id,
+                        "user_id": f"{customer.customer_id}-U{int(user_ids[n]):04d}",
+                        "product_id": product.product_id,
+                        "feature": features[(user_ids[n] + n) % len(features)],
+                        "occurred_at": (midnight + timedelta(seconds=int(seconds[n]))).isoformat(),
+                        "quantity": int(quantities[n]),
+                    },
+                )
 
     def sentiment_mean(self, customer: Customer, day: date) -> float:
         base = {"expanding": 8.8, "stable": 7.6, "contracting": 6.0, "churning": 7.0}[customer.kind]
@@ -344,17 +378,23 @@ class _CustomerSimulation:
                 continue
             for _ in range(int(rng.poisson(1.5)) + 1):
                 seq += 1
-                score = int(np.clip(round(rng.normal(self.sentiment_mean(customer, day), 1.4)), 0, 10))
+                score = int(
+                    np.clip(round(rng.normal(self.sentiment_mean(customer, day), 1.4)), 0, 10)
+                )
                 comment = COMMENTS[min(score // 4, 2)] if rng.random() < 0.4 else ""
-                self.writer.add("responses", day, {
-                    "response_id": f"R{self.index:05d}-{seq:03d}",
-                    "customer_id": customer.customer_id,
-                    "user_id": f"{customer.customer_id}-U{int(rng.integers(0, 50)):04d}",
-                    "role": str(rng.choice(ROLES)),
-                    "score": score,
-                    "comment": comment,
-                    "responded_at": f"{day.isoformat()}T{int(rng.integers(8, 18)):02d}:15:00+00:00",
-                })
+                self.writer.add(
+                    "responses",
+                    day,
+                    {
+                        "response_id": f"R{self.index:05d}-{seq:03d}",
+                        "customer_id": customer.customer_id,
+                        "user_id": f"{customer.customer_id}-U{int(rng.integers(0, 50)):04d}",
+                        "role": str(rng.choice(ROLES)),
+                        "score": score,
+                        "comment": comment,
+                        "responded_at": f"{day.isoformat()}T{int(rng.integers(8, 18)):02d}:15:00Z",
+                    },
+                )
 
     def emit_tickets(self, customer: Customer, days: list[date]) -> None:
         rng = self.rng
@@ -367,8 +407,11 @@ class _CustomerSimulation:
                 continue
             seq += 1
             urgent_share = 0.25 if troubled else 0.04
-            priority = "urgent" if rng.random() < urgent_share else str(
-                rng.choice(["low", "normal", "high"], p=[0.3, 0.55, 0.15]))
+            priority = (
+                "urgent"
+                if rng.random() < urgent_share
+                else str(rng.choice(["low", "normal", "high"], p=[0.3, 0.55, 0.15]))
+            )
             row = {
                 "ticket_id": f"T{self.index:05d}-{seq:04d}",
                 "customer_id": customer.customer_id,
@@ -381,16 +424,23 @@ class _CustomerSimulation:
             self.writer.add("tickets", day, row)
             closed = day + timedelta(days=int(rng.integers(1, 4 if priority == "urgent" else 12)))
             csat = int(np.clip(round(rng.normal(2.5 if troubled else 4.2, 0.8)), 1, 5))
-            self.writer.add("tickets", closed, {**row, "closed_at": f"{closed.isoformat()}T16:00:00+00:00",
-                                                "csat": csat})
+            self.writer.add(
+                "tickets",
+                closed,
+                {**row, "closed_at": f"{closed.isoformat()}T16:00:00+00:00", "csat": csat},
+            )
 
     def emit_invoices(self, customer: Customer) -> None:
         rng = self.rng
-        for month in _month_starts(max(customer.created, self.config.start_date), self.config.end_date):
+        for month in _month_starts(
+            max(customer.created, self.config.start_date), self.config.end_date
+        ):
             active = [it for it in customer.items if it.active_on(month)]
-            amount = sum(it.monthly_amount() * (12 if it.billing_period == "year" else 1)
-                         for it in active
-                         if it.billing_period == "month" or it.start.month == month.month)
+            amount = sum(
+                it.monthly_amount() * (12 if it.billing_period == "year" else 1)
+                for it in active
+                if it.billing_period == "month" or it.start.month == month.month
+            )
             if amount <= 0:
                 continue
             row = {
@@ -408,7 +458,9 @@ class _CustomerSimulation:
             if troubled and rng.random() < 0.5:
                 continue
             paid = month + timedelta(days=int(rng.integers(2, 28)))
-            self.writer.add("invoices", paid, {**row, "paid_at": paid.isoformat(), "status": "paid"})
+            self.writer.add(
+                "invoices", paid, {**row, "paid_at": paid.isoformat(), "status": "paid"}
+            )
 
 
 def _corrupt(writer: LandingWriter, config: GeneratorConfig) -> int:
@@ -417,8 +469,12 @@ def _corrupt(writer: LandingWriter, config: GeneratorConfig) -> int:
         return 0
     rng = np.random.default_rng([config.seed, 999_999])
     spoiled = 0
-    faults = [("quantity", "n/a"), ("customer_id", "C99999"), ("occurred_at", "yesterday"),
-              ("quantity", "-4")]
+    faults = [
+        ("quantity", "n/a"),
+        ("customer_id", "C99999"),
+        ("occurred_at", "yesterday"),
+        ("quantity", "-4"),
+    ]
     for (entity, _day), rows in writer.rows.items():
         if entity != "events":
             continue
@@ -444,8 +500,12 @@ def generate(landing: Path, config: GeneratorConfig) -> GenerationSummary:
     days = [config.start_date + timedelta(d) for d in range(config.days)]
     for product in PRODUCTS:
         writer.add("products", config.start_date, product.row())
-    for index in tqdm(range(1, config.customer_count + 1), desc="simulating customers",
-                      unit="customer", leave=False):
+    for index in tqdm(
+        range(1, config.customer_count + 1),
+        desc="simulating customers",
+        unit="customer",
+        leave=False,
+    ):
         sim = _CustomerSimulation(index, config, writer)
         customer = sim.build_customer()
         sim.build_items(customer)

@@ -16,13 +16,10 @@ from datetime import date
 import structlog
 from psycopg.conninfo import conninfo_to_dict
 
+from customer_health.errors import DbtError
 from customer_health.settings import Settings, disable_telemetry
 
 log = structlog.get_logger(__name__)
-
-
-class DbtError(Exception):
-    """dbt failed; the message lists the failing nodes."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +52,12 @@ def run_dbt(
     project = str(settings.dbt_project_dir)
     args = [
         *command,
-        "--project-dir", project,
-        "--profiles-dir", project,
-        "--vars", json.dumps({"as_of_date": as_of.isoformat()}),
+        "--project-dir",
+        project,
+        "--profiles-dir",
+        project,
+        "--vars",
+        json.dumps({"as_of_date": as_of.isoformat()}),
         "--no-use-colors",
     ]
     log.info("running dbt", args=" ".join(args))

@@ -96,5 +96,7 @@ def _ensure_bi_role(conn: psycopg.Connection, password: str | None) -> None:
         conn.execute(sql.SQL("alter role {} login password {}").format(role, sql.Literal(password)))
     database = conn.info.dbname
     conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
-    conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), role))
+    conn.execute(
+        sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), role)
+    )
     conn.execute("revoke create on schema public from public")

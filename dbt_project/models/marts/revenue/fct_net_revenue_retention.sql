@@ -3,11 +3,18 @@
 -- month before, or 12 months before); customers new or reactivated inside the window are
 -- excluded. NRR = ending ÷ starting; GRR = (starting − contraction − churn) ÷ starting.
 with mrr as (
-    select customer_id, month_start, mrr from {{ ref('fct_mrr') }}
+    select
+        customer_id,
+        month_start,
+        mrr
+    from {{ ref('fct_mrr') }}
 ),
 
 segments as (
-    select customer_id, size_segment from {{ ref('dim_customers') }}
+    select
+        customer_id,
+        size_segment
+    from {{ ref('dim_customers') }}
 ),
 
 windows as (
@@ -28,18 +35,26 @@ cohort as (
     from period_ends
     cross join windows
     inner join mrr as starting
-        on starting.month_start = (period_ends.period_end_month - windows.months * interval '1 month')::date
-        and starting.mrr > 0
+        on
+            starting.month_start = (period_ends.period_end_month - windows.months * interval '1 month')::date
+            and starting.mrr > 0
     left join mrr as ending
-        on ending.customer_id = starting.customer_id
-        and ending.month_start = period_ends.period_end_month
+        on
+            starting.customer_id = ending.customer_id
+            and period_ends.period_end_month = ending.month_start
 ),
 
 with_segment as (
-    select cohort.*, segments.size_segment as segment from cohort
+    select
+        cohort.*,
+        segments.size_segment as segment
+    from cohort
     inner join segments on cohort.customer_id = segments.customer_id
     union all
-    select cohort.*, 'all' as segment from cohort
+    select
+        cohort.*,
+        'all' as segment
+    from cohort
 ),
 
 totals as (

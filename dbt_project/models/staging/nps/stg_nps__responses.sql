@@ -1,7 +1,7 @@
 with source as (
     select distinct on (response_id) *
     from {{ source('nps', 'responses') }}
-    order by response_id, _logical_date desc, _line desc
+    order by response_id asc, _logical_date desc, _line desc
 ),
 
 renamed as (

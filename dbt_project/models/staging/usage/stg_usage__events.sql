@@ -1,7 +1,7 @@
 with source as (
     select distinct on (event_id) *
     from {{ source('usage', 'events') }}
-    order by event_id, _logical_date desc, _line desc
+    order by event_id asc, _logical_date desc, _line desc
 ),
 
 renamed as (

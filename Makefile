@@ -1,0 +1,65 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv from the pinned
+# constraints first; nothing outside this folder is assumed to be installed.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+DEMO_SCALE_FACTOR ?= 0.05
+DEMO_DATE ?= $(shell date -u -d yesterday +%F)
+
+# Airflow runs from this folder with a local SQLite metadata DB; no example DAGs.
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+# No usage telemetry from the bundled tools: the pipeline talks to the warehouse only.
+export DO_NOT_TRACK := 1
+export SCARF_NO_ANALYTICS := true
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export GX_ANALYTICS_ENABLED := false
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
+
+.PHONY: install demo test lint format lock warehouse-stop clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/customer-health warehouse start
+	$(BIN)/customer-health generate --scale-factor $(DEMO_SCALE_FACTOR) --end-date $(DEMO_DATE)
+	$(BIN)/airflow db migrate > /dev/null
+	$(BIN)/airflow dags test customer_health_nightly $(DEMO_DATE) > $(AIRFLOW_HOME)/demo-run.log 2>&1 \
+		|| { tail -n 60 $(AIRFLOW_HOME)/demo-run.log; exit 1; }
+	@echo "Airflow run log: $(AIRFLOW_HOME)/demo-run.log"
+	$(BIN)/customer-health summary
+
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check plugins dags tests
+	$(BIN)/ruff format --check plugins dags tests
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros
+
+format: install
+	$(BIN)/ruff check --fix plugins dags tests
+	$(BIN)/ruff format plugins dags tests
+	$(BIN)/sqlfluff fix dbt_project/models dbt_project/tests dbt_project/macros
+
+# Re-resolve the dependency ranges of pyproject.toml and pin every version again.
+lock:
+	rm -rf /tmp/customer-health-lock && $(PYTHON) -m venv /tmp/customer-health-lock
+	/tmp/customer-health-lock/bin/pip install --quiet ".[dev]"
+	{ echo "# Pinned versions of every dependency (direct and transitive). Regenerate with \`make lock\`."; \
+	  /tmp/customer-health-lock/bin/pip freeze --exclude customer-health; } > constraints.txt
+
+warehouse-stop: install
+	$(BIN)/customer-health warehouse stop
+
+clean: warehouse-stop
+	rm -rf .warehouse .airflow data dbt_project/target dbt_project/logs expectations/uncommitted/data_docs expectations/uncommitted/validations

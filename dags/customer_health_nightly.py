@@ -1,0 +1,103 @@
+"""
+### Customer health — nightly refresh
+
+Turns one night's billing, usage, NPS and support files into the published
+`analytics` schema that BI tools read:
+
+1. **ingest** — every landing file up to the night that the load ledger has not seen
+   (COPY, contract checks, quarantine of bad rows);
+2. **build** — `dbt build` of staging → intermediate → marts into the build schema;
+3. **validate** — the Great Expectations `marts_gate` checkpoint (Data Docs per run);
+4. **publish** — atomic swap of the build schema for `analytics`; emits the
+   `analytics.customer_health` asset;
+5. **summarize** — row counts and the customers most at risk, in the task log.
+
+A failed step stops the run before publishing: yesterday's tables stay readable.
+Configuration comes from the environment (see the README); the logic lives in the
+`customer_health` package, this file only wires it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from customer_health.orchestration import retry_policy
+
+TIMEZONE = os.environ.get("NIGHTLY_TIMEZONE", "UTC")
+PUBLISHED = Asset(name="analytics.customer_health", uri="customer-health://analytics")
+
+
+@dag(
+    dag_id="customer_health_nightly",
+    schedule=CronDataIntervalTimetable(
+        os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *"), timezone=TIMEZONE
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
+    catchup=os.environ.get("NIGHTLY_CATCHUP", "false").lower() == "true",
+    max_active_runs=1,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "retry_policy": retry_policy(),
+        "execution_timeout": timedelta(hours=2),
+    },
+    tags=["customer-health"],
+    doc_md=__doc__,
+)
+def customer_health_nightly():
+    @task
+    def ingest(**context) -> dict:
+        from customer_health.orchestration import night_of
+        from customer_health.pipeline import ingest as load_landing_files
+        from customer_health.settings import load_settings
+
+        return load_landing_files(load_settings(), night_of(context, TIMEZONE), context["run_id"])
+
+    @task
+    def build(ingested: dict, **context) -> dict:
+        from customer_health.orchestration import night_of
+        from customer_health.pipeline import build as build_marts
+        from customer_health.settings import load_settings
+
+        return build_marts(load_settings(), night_of(context, TIMEZONE))
+
+    @task
+    def validate(built: dict) -> dict:
+        from customer_health.pipeline import validate as run_marts_gate
+        from customer_health.settings import load_settings
+
+        return run_marts_gate(load_settings())
+
+    @task(outlets=[PUBLISHED])
+    def publish(gate: dict, ingested: dict, **context) -> dict:
+        from customer_health.orchestration import night_of
+        from customer_health.pipeline import publish_marts
+        from customer_health.settings import load_settings
+
+        result = publish_marts(
+            load_settings(),
+            night_of(context, TIMEZONE),
+            context["run_id"],
+            gate,
+            ingested["started_at"],
+        )
+        context["outlet_events"][PUBLISHED].extra = {"row_counts": result["row_counts"]}
+        return result
+
+    @task
+    def summarize(published: dict, gate: dict) -> dict:
+        from customer_health.pipeline import summarize as describe_published
+        from customer_health.settings import load_settings
+
+        return describe_published(load_settings(), gate.get("data_docs"))
+
+    ingested = ingest()
+    gate = validate(build(ingested))
+    summarize(publish(gate, ingested), gate)
+
+
+customer_health_nightly()

@@ -1,0 +1,28 @@
+"""The failures the pipeline reports to people, each with a message that says what to fix.
+
+Kept free of dependencies so the DAG can name them in its retry policy at parse time.
+"""
+
+
+class PipelineError(Exception):
+    """A failure a person must act on; the CLI prints its message instead of a traceback."""
+
+
+class IngestError(PipelineError):
+    """A landing file cannot be loaded; the message names the file and what is wrong."""
+
+
+class DbtError(PipelineError):
+    """dbt failed; the message lists the failing nodes."""
+
+
+class QualityGateError(PipelineError):
+    """A gate failed; the message names each failing expectation with sample rows."""
+
+
+class PublishError(PipelineError):
+    """Publishing did not happen; the published schema is unchanged."""
+
+
+class PublishLockTimeout(PublishError):
+    """BI queries held the published schema longer than the lock timeout; worth a retry."""

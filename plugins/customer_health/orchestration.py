@@ -1,0 +1,44 @@
+"""What the DAG needs from an Airflow run: which night it processes."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from customer_health.errors import PipelineError, PublishLockTimeout
+
+
+def night_of(context: Any, tz: str) -> date:
+    """The data date a run processes: its logical date, or the day before it was triggered.
+
+    Airflow 3 allows runs without a logical date (manual triggers); such a run processes
+    yesterday, like the scheduled run that would have happened.
+    """
+    logical = context.get("logical_date")
+    if logical is not None:
+        return logical.in_timezone(tz).date()
+    return (context["dag_run"].run_after.in_timezone(tz) - timedelta(days=1)).date()
+
+
+def retry_policy():
+    """Retry what time can fix (lost connections, a BI query holding the swap); fail fast on data.
+
+    A bad file, a failing dbt model or a failed quality gate gives the same result on every
+    try, so those fail at once and alert instead of burning the night on retries.
+    """
+    from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+    return ExceptionRetryPolicy(
+        rules=[
+            RetryRule(
+                exception=PublishLockTimeout,
+                action=RetryAction.RETRY,
+                reason="BI queries held the published schema; try again",
+            ),
+            RetryRule(
+                exception=PipelineError,
+                action=RetryAction.FAIL,
+                reason="a data or logic error: retrying cannot fix it",
+            ),
+        ],
+    )

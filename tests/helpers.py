@@ -1,0 +1,61 @@
+"""Constants and helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from customer_health.synthetic.generator import GeneratorConfig
+from psycopg import sql
+
+NIGHT = date(2026, 11, 26)
+TEST_DATA = GeneratorConfig(scale_factor=0.01, days=365, end_date=NIGHT, seed=7, bad_row_rate=0.001)
+BIN = Path(sys.executable).parent
+
+
+# A customer whose MRR is computed by hand (see test_end_to_end.py):
+#   SI-FIX-1  Core Platform 10 seats × $30.00, 10 % discount, monthly, from 2026-02-01 → $270.00
+#   SI-FIX-2  Automation €6,000.00 a year from 2026-03-10 → €500.00 × 1.08 (fx seed)  → $540.00
+#   SI-FIX-3  Analytics 10 seats × $15.00, monthly, 2026-02-01 to 2026-06-15 (exclusive) → $150.00
+FIXTURE_FILES = {
+    "billing/2026-01-15/customers-fixture.csv": (
+        "customer_id,name,industry,country,employee_count,parent_customer_id,created_at\n"
+        "FIX001,Fixture Manufacturing,manufacturing,DE,250,,2026-01-15T09:00:00+00:00\n"
+    ),
+    "billing/2026-01-15/subscriptions-fixture.csv": (
+        "subscription_item_id,customer_id,product_id,plan,quantity,unit_price,currency,"
+        "billing_period,discount_pct,start_date,end_date,cancel_at,status\n"
+        "SI-FIX-1,FIX001,P-CORE,business,10,30.00,USD,month,10,2026-02-01,,,active\n"
+        "SI-FIX-2,FIX001,P-AUTO,business,1,6000.00,EUR,year,0,2026-03-10,,,active\n"
+        "SI-FIX-3,FIX001,P-ANLT,business,10,15.00,USD,month,0,2026-02-01,2026-06-15,"
+        "2026-06-15,canceled\n"
+    ),
+}
+
+
+def airflow_dags_test(env: dict, night: date) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", "customer_health_nightly", night.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def table_checksums(conn: psycopg.Connection, schema: str = "analytics") -> dict[str, str]:
+    """An md5 of every table's full content, to prove tables did or did not change."""
+    tables = conn.execute(
+        "select table_name from information_schema.tables where table_schema = %s", [schema]
+    ).fetchall()
+    return {
+        name: conn.execute(
+            sql.SQL(
+                "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} t"
+            ).format(sql.Identifier(schema, name))
+        ).fetchone()[0]
+        for (name,) in tables
+    }

@@ -1,0 +1,114 @@
+"""The nightly DAG, run for real with `airflow dags test`, publishes correct tables."""
+
+from __future__ import annotations
+
+import subprocess
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.helpers import BIN, NIGHT, TEST_DATA, table_checksums
+
+PUBLISHED_TABLES = {"dim_customers", "dim_customer_health", "fct_mrr", "fct_net_revenue_retention"}
+
+
+@pytest.fixture(autouse=True)
+def _night(published_night):
+    return published_night
+
+
+def test_every_published_table_is_non_empty(conn):
+    counts = {
+        name: conn.execute(
+            sql.SQL("select count(*) from {}").format(sql.Identifier("analytics", name))
+        ).fetchone()[0]
+        for name in PUBLISHED_TABLES
+    }
+    assert set(table_checksums(conn)) == PUBLISHED_TABLES
+    assert all(rows > 0 for rows in counts.values()), counts
+
+
+def test_one_row_per_customer_in_dim_customers(conn):
+    expected = TEST_DATA.customer_count + 1  # generated customers plus the fixture customer
+    rows, distinct = conn.execute(
+        "select count(*), count(distinct customer_id) from analytics.dim_customers"
+    ).fetchone()
+    assert rows == distinct == expected
+
+
+def test_fixture_customer_mrr_matches_hand_computation(conn):
+    rows = conn.execute(
+        "select to_char(month_start, 'YYYY-MM'), mrr, movement from analytics.fct_mrr "
+        "where customer_id = 'FIX001' order by month_start"
+    ).fetchall()
+    by_month = {month: (mrr, movement) for month, mrr, movement in rows}
+    assert by_month["2026-02"] == (Decimal("420.00"), "new")  # 270 + 150
+    assert by_month["2026-03"] == (Decimal("960.00"), "expansion")  # + 540 (annual ÷ 12, EUR)
+    assert by_month["2026-05"] == (Decimal("960.00"), "retained")
+    assert by_month["2026-06"] == (Decimal("810.00"), "contraction")  # Analytics ended 06-15
+    assert by_month["2026-11"] == (Decimal("810.00"), "retained")
+    assert len(rows) == 10  # February to November, nothing after the current month
+    mrr, arr, frequency = conn.execute(
+        "select mrr, arr, billing_frequency from analytics.dim_customers "
+        "where customer_id = 'FIX001'"
+    ).fetchone()
+    assert (mrr, arr, frequency) == (Decimal("810.00"), Decimal("9720.00"), "annual")
+
+
+def test_health_scores_are_bounded_and_banded(conn):
+    rows = conn.execute(
+        "select health_score, health_band from analytics.dim_customer_health"
+    ).fetchall()
+    assert rows
+    for score, band in rows:
+        assert 0 <= score <= 100
+        assert band == ("green" if score >= 70 else "yellow" if score >= 40 else "red")
+
+
+def test_bad_rows_are_quarantined_not_lost(conn):
+    read, loaded, quarantined = conn.execute(
+        "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from ops.load_ledger "
+        "where status = 'loaded'"
+    ).fetchone()
+    assert quarantined > 0
+    assert read == loaded + quarantined
+    reasons = conn.execute("select distinct _field from raw_quarantine.events").fetchall()
+    assert {field for (field,) in reasons} <= {"quantity", "customer_id", "occurred_at"}
+
+
+def test_bi_reader_sees_published_schema_only(url):
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    params.update(user="bi_reader", password="test-only-bi-password")
+    with psycopg.connect(**params, autocommit=True) as bi:
+        assert bi.execute("select count(*) from analytics.dim_customers").fetchone()[0] > 0
+        for forbidden in (
+            "select * from raw.customers",
+            "select * from ops.load_ledger",
+            "select * from raw_quarantine.events",
+            "create table analytics.x (id int)",
+            "delete from analytics.dim_customers",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                bi.execute(forbidden)
+
+
+def test_rerunning_the_night_from_the_cli_gives_identical_tables(conn, airflow_env):
+    before = table_checksums(conn)
+    ledger_rows = conn.execute("select count(*) from ops.load_ledger").fetchone()[0]
+    result = subprocess.run(
+        [str(BIN / "customer-health"), "run", "--date", NIGHT.isoformat()],
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert table_checksums(conn) == before
+    # Every file was skipped: same checksums, nothing new in the ledger.
+    assert conn.execute("select count(*) from ops.load_ledger").fetchone()[0] == ledger_rows
+    publishes = conn.execute(
+        "select count(*) from ops.publish_log where logical_date = %s", [NIGHT]
+    ).fetchone()[0]
+    assert publishes == 2

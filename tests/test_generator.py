@@ -1,0 +1,118 @@
+"""The synthetic generator is deterministic and behaves like a real customer base."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from customer_health.synthetic.generator import GeneratorConfig, generate
+
+SMALL = GeneratorConfig(scale_factor=0.02, days=200, seed=11)
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*.csv*"))
+    }
+
+
+def rows(root: Path, name: str) -> list[dict]:
+    found = []
+    for path in sorted(root.rglob(f"{name}.csv")):
+        with path.open() as handle:
+            found.extend(csv.DictReader(handle))
+    return found
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gen")
+    generate(root, SMALL)
+    return root
+
+
+def test_same_config_writes_identical_files(small, tmp_path):
+    generate(tmp_path, SMALL)
+    assert digest(tmp_path) == digest(small)
+
+
+def test_another_seed_writes_other_data(small, tmp_path):
+    generate(tmp_path, replace(SMALL, seed=12))
+    assert digest(tmp_path) != digest(small)
+
+
+def test_layout_is_one_folder_per_source_and_day(small):
+    days = sorted(p.name for p in (small / "usage").iterdir())
+    assert len(days) == SMALL.days
+    assert days[0] == SMALL.start_date.isoformat() and days[-1] == SMALL.end_date.isoformat()
+    for source, entity in [
+        ("billing", "customers"),
+        ("billing", "subscriptions"),
+        ("billing", "invoices"),
+        ("billing", "products"),
+        ("usage", "events"),
+        ("nps", "responses"),
+        ("support", "tickets"),
+    ]:
+        assert (small / source / days[-1] / f"{entity}.csv").exists()
+
+
+def test_behaviour_has_churn_expansion_and_annual_plans(small):
+    items = rows(small, "subscriptions")
+    canceled = {r["customer_id"] for r in items if r["status"] == "canceled"}
+    per_customer_products: dict[str, set] = {}
+    for r in items:
+        per_customer_products.setdefault(r["customer_id"], set()).add(r["product_id"])
+    assert canceled, "some customers churn or contract"
+    assert any(r["billing_period"] == "year" for r in items)
+    assert any(r["billing_period"] == "month" for r in items)
+    assert any(len(p) > 1 for p in per_customer_products.values())
+    scores = [int(r["score"]) for r in rows(small, "responses")]
+    assert min(scores) <= 6 and max(scores) >= 9
+
+
+def latest_items(root: Path) -> dict[str, dict]:
+    """The latest restatement of every subscription item (files are read in date order)."""
+    return {row["subscription_item_id"]: row for row in rows(root, "subscriptions")}
+
+
+def daily_events(root: Path, customers: set[str]) -> dict[tuple[str, date], int]:
+    counts: dict[tuple[str, date], int] = {}
+    for path in sorted((root / "usage").rglob("events.csv")):
+        day = date.fromisoformat(path.parent.name)
+        with path.open() as handle:
+            for row in csv.DictReader(handle):
+                if row["customer_id"] in customers:
+                    key = (row["customer_id"], day)
+                    counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_churn_is_preceded_by_falling_usage(tmp_path):
+    config = GeneratorConfig(scale_factor=0.05, days=365, seed=3)
+    generate(tmp_path, config)
+    end_dates: dict[str, set[str]] = {}
+    for item in latest_items(tmp_path).values():
+        end_dates.setdefault(item["customer_id"], set()).add(item["end_date"])
+    churn_day = {
+        customer: date.fromisoformat(ends.pop())
+        for customer, ends in end_dates.items()
+        if len(ends) == 1 and "" not in ends
+    }
+    assert len(churn_day) >= 3
+    events = daily_events(tmp_path, set(churn_day))
+
+    def events_between(customer: str, days_before_from: int, days_before_to: int) -> int:
+        end = churn_day[customer]
+        return sum(
+            events.get((customer, end - timedelta(days=d)), 0)
+            for d in range(days_before_from, days_before_to)
+        )
+
+    falling = [c for c in churn_day if events_between(c, 1, 31) < events_between(c, 91, 121)]
+    assert len(falling) / len(churn_day) > 0.7

@@ -1,0 +1,73 @@
+"""Files that are generated or deployed must agree with the code they describe."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from customer_health.ingest.contract_docs import markdown_table, source_yaml_paths, sources_yaml
+from customer_health.settings import PROJECT_HOME
+
+
+def test_dbt_source_yaml_matches_the_landing_contracts():
+    for source, path in source_yaml_paths(PROJECT_HOME / "dbt_project").items():
+        assert path.read_text() == sources_yaml(source), (
+            f"{path} is stale: run `customer-health contracts write-docs`"
+        )
+
+
+def test_readme_documents_the_landing_contracts():
+    assert markdown_table() in (PROJECT_HOME / "README.md").read_text(), (
+        "README contract table is stale: run `customer-health contracts write-docs`"
+    )
+
+
+def test_docker_compose_is_valid_against_the_compose_spec():
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(PROJECT_HOME / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_docker_compose_references_existing_files():
+    compose = yaml.safe_load((PROJECT_HOME / "docker-compose.yml").read_text())
+    referenced = []
+    for service in compose["services"].values():
+        build = service.get("build")
+        if isinstance(build, dict):
+            referenced.append(
+                Path(build.get("context", ".")) / build.get("dockerfile", "Dockerfile")
+            )
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source")
+            # ./data (landing files, reports) is created by Docker at run time.
+            if source.startswith(".") and not source.startswith("./data"):
+                referenced.append(Path(source))
+        for env_file in service.get("env_file", []):
+            path = env_file if isinstance(env_file, str) else env_file["path"]
+            if not (isinstance(env_file, dict) and env_file.get("required") is False):
+                referenced.append(Path(path))
+    assert referenced
+    missing = [str(p) for p in referenced if not (PROJECT_HOME / p).exists()]
+    assert missing == []
+
+
+def test_docker_image_installs_the_locked_versions():
+    dockerfile = (PROJECT_HOME / "Dockerfile").read_text()
+    assert re.search(r"pip install .*-c \S*constraints\.txt", dockerfile)
+    airflow = next(
+        line
+        for line in (PROJECT_HOME / "constraints.txt").read_text().splitlines()
+        if line.startswith("apache-airflow==")
+    )
+    assert f"apache/airflow:{airflow.split('==')[1]}-python3.11" in dockerfile
