@@ -24,6 +24,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+
 from customer_health.orchestration import retry_policy
 
 TIMEZONE = os.environ.get("NIGHTLY_TIMEZONE", "UTC")

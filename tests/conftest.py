@@ -14,11 +14,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from customer_health.settings import PROJECT_HOME, Settings, disable_telemetry, load_settings
 from customer_health.synthetic.generator import generate
 from customer_health.warehouse import embedded
 from customer_health.warehouse.connection import warehouse_url
-
 from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test
 
 
@@ -105,8 +105,9 @@ def published_night(airflow_env: dict, generated_landing: Path) -> subprocess.Co
 @pytest.fixture(scope="module")
 def scratch_conn(url: str, request: pytest.FixtureRequest) -> Iterator[psycopg.Connection]:
     """A fresh database with the pipeline's schemas, private to one test module."""
-    from customer_health.warehouse.bootstrap import ensure_warehouse_objects
     from psycopg import sql
+
+    from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 
     name = "scratch_" + request.module.__name__.rsplit(".", 1)[-1]
     with psycopg.connect(url, autocommit=True) as admin:

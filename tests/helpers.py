@@ -8,8 +8,9 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
-from customer_health.synthetic.generator import GeneratorConfig
 from psycopg import sql
+
+from customer_health.synthetic.generator import GeneratorConfig
 
 NIGHT = date(2026, 11, 26)
 TEST_DATA = GeneratorConfig(scale_factor=0.01, days=365, end_date=NIGHT, seed=7, bad_row_rate=0.001)

@@ -11,7 +11,13 @@ from psycopg import sql
 
 from tests.helpers import BIN, NIGHT, TEST_DATA, table_checksums
 
-PUBLISHED_TABLES = {"dim_customers", "dim_customer_health", "fct_mrr", "fct_net_revenue_retention"}
+PUBLISHED_TABLES = {
+    "dim_customers",
+    "dim_customer_health",
+    "fct_mrr",
+    "fct_mrr_movements",
+    "fct_net_revenue_retention",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +61,62 @@ def test_fixture_customer_mrr_matches_hand_computation(conn):
         "where customer_id = 'FIX001'"
     ).fetchone()
     assert (mrr, arr, frequency) == (Decimal("810.00"), Decimal("9720.00"), "annual")
+
+
+def test_every_month_and_segment_reconciles_to_the_cent(conn):
+    rows, off = conn.execute(
+        "select count(*), count(*) filter (where reconciliation_difference <> 0) "
+        "from analytics.fct_mrr_movements"
+    ).fetchone()
+    assert rows > 12 and off == 0
+    # Month to month, ending MRR is the next month's starting MRR, and matches fct_mrr.
+    gaps = conn.execute(
+        "select count(*) from analytics.fct_mrr_movements m "
+        "join analytics.fct_mrr_movements n on n.segment = m.segment "
+        "and n.month_start = (m.month_start + interval '1 month')::date "
+        "where m.ending_mrr <> n.starting_mrr"
+    ).fetchone()[0]
+    assert gaps == 0
+    mismatched = conn.execute(
+        "select count(*) from analytics.fct_mrr_movements m where segment = 'all' and "
+        "ending_mrr <> (select sum(mrr) from analytics.fct_mrr f "
+        "where f.month_start = m.month_start)"
+    ).fetchone()[0]
+    assert mismatched == 0
+
+
+def test_expansion_splits_into_upsell_and_cross_sell(conn):
+    upsell, cross_sell, expansion = conn.execute(
+        "select sum(upsell_mrr), sum(cross_sell_mrr), sum(mrr_change) "
+        "from analytics.fct_mrr where movement = 'expansion'"
+    ).fetchone()
+    assert expansion > 0 and cross_sell > 0 and upsell > 0
+    assert upsell + cross_sell == expansion
+
+
+def test_net_revenue_retention_is_sane_and_excludes_new_customers(conn):
+    rows = conn.execute(
+        "select net_revenue_retention, gross_revenue_retention from "
+        "analytics.fct_net_revenue_retention where segment = 'all' and signup_cohort = 'all'"
+    ).fetchall()
+    assert rows
+    for nrr, grr in rows:
+        assert 0 <= grr <= 1 and grr <= nrr < 3
+    # The fixture customer is new in February 2026: not in the cohort of that month...
+    starting = conn.execute(
+        "select starting_customers from analytics.fct_net_revenue_retention "
+        "where nrr_id = '2026-02:monthly:all:all'"
+    ).fetchone()[0]
+    active_in_january = conn.execute(
+        "select count(*) from analytics.fct_mrr where month_start = '2026-01-01' and mrr > 0"
+    ).fetchone()[0]
+    assert starting == active_in_january
+    # ...but in March's, with its February MRR.
+    in_march = conn.execute(
+        "select starting_mrr from analytics.fct_net_revenue_retention "
+        "where nrr_id = '2026-03:monthly:mid_market:2026'"
+    ).fetchone()
+    assert in_march is not None and in_march[0] >= Decimal("420.00")
 
 
 def test_health_scores_are_bounded_and_banded(conn):

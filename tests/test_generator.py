@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+
 from customer_health.synthetic.generator import GeneratorConfig, generate
 
 SMALL = GeneratorConfig(scale_factor=0.02, days=200, seed=11)

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from customer_health.errors import IngestError
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.landing import LandingFile, discover

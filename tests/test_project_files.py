@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from customer_health.ingest.contract_docs import markdown_table, source_yaml_paths, sources_yaml
 from customer_health.settings import PROJECT_HOME
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from customer_health.errors import QualityGateError
 from customer_health.pipeline import validate
-
 from tests.helpers import table_checksums
 
 

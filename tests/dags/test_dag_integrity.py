@@ -8,6 +8,7 @@ import sys
 import warnings
 
 import pytest
+
 from customer_health.settings import PROJECT_HOME
 
 DAGS = PROJECT_HOME / "dags"
@@ -73,6 +74,7 @@ def test_no_airflow_2_idioms():
 
 def test_data_errors_fail_fast_and_lock_timeouts_retry(dagbag):
     from airflow.sdk import RetryAction
+
     from customer_health.errors import DbtError, IngestError, PublishLockTimeout, QualityGateError
 
     policy = dagbag.dags["customer_health_nightly"].get_task("ingest").retry_policy

@@ -1,30 +1,12 @@
--- One row per customer per month in which the customer had recurring revenue. An item
--- counts in every month from its start month up to, not including, its end month.
-with items as (
-    select * from {{ ref('int_subscription_items_normalized') }}
-),
-
-item_months as (
-    select
-        items.customer_id,
-        items.product_id,
-        items.mrr_usd,
-        month_start::date as month_start
-    from items
-    cross join lateral generate_series(
-        date_trunc('month', items.start_date),
-        least(
-            coalesce(date_trunc('month', items.end_date) - interval '1 month', 'infinity'),
-            date_trunc('month', {{ as_of_date() }})
-        ),
-        interval '1 month'
-    ) as month_start
+-- One row per customer per month in which the customer had recurring revenue.
+with product_months as (
+    select * from {{ ref('int_mrr_aggregated_to_customer_product_month') }}
 )
 
 select
     customer_id,
     month_start,
     sum(mrr_usd) as mrr_usd,
-    count(distinct product_id) as products_count
-from item_months
+    count(*) as products_count
+from product_months
 group by customer_id, month_start

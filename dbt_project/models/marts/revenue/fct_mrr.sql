@@ -2,8 +2,29 @@
 -- gap months included with MRR 0, plus one churn row (MRR 0) the month after the last
 -- active month when that month has begun. Movement: first match wins, in this order:
 -- new, churn, reactivation, expansion, contraction, inactive (0 → 0), retained.
+-- An expansion splits into cross-sell (MRR of products not owned the month before, capped
+-- at the net expansion) and upsell (the rest: more of products already owned).
 with active_months as (
     select * from {{ ref('int_mrr_aggregated_to_customer_month') }}
+),
+
+product_months as (
+    select * from {{ ref('int_mrr_aggregated_to_customer_product_month') }}
+),
+
+new_products as (
+    select
+        this_month.customer_id,
+        this_month.month_start,
+        sum(this_month.mrr_usd) as new_product_mrr
+    from product_months as this_month
+    left join product_months as last_month
+        on
+            this_month.customer_id = last_month.customer_id
+            and this_month.product_id = last_month.product_id
+            and last_month.month_start = (this_month.month_start - interval '1 month')::date
+    where last_month.product_id is null
+    group by this_month.customer_id, this_month.month_start
 ),
 
 customer_spans as (
@@ -33,12 +54,17 @@ monthly as (
         spine.customer_id,
         spine.month_start,
         coalesce(active_months.mrr_usd, 0) as mrr,
-        coalesce(active_months.products_count, 0) as products_count
+        coalesce(active_months.products_count, 0) as products_count,
+        coalesce(new_products.new_product_mrr, 0) as new_product_mrr
     from spine
     left join active_months
         on
             spine.customer_id = active_months.customer_id
             and spine.month_start = active_months.month_start
+    left join new_products
+        on
+            spine.customer_id = new_products.customer_id
+            and spine.month_start = new_products.month_start
 ),
 
 with_previous as (
@@ -73,5 +99,13 @@ select
     previous_mrr::numeric(14, 2) as previous_mrr,
     (mrr - previous_mrr)::numeric(14, 2) as mrr_change,
     movement::text as movement,
+    (case
+        when movement = 'expansion' then mrr - previous_mrr - least(new_product_mrr, mrr - previous_mrr)
+        else 0
+    end)::numeric(14, 2) as upsell_mrr,
+    (case
+        when movement = 'expansion' then least(new_product_mrr, mrr - previous_mrr)
+        else 0
+    end)::numeric(14, 2) as cross_sell_mrr,
     products_count::bigint as products_count
 from classified

@@ -1,19 +1,21 @@
--- One row per period-end month × window (monthly, trailing_12m) × segment, including an
--- 'all' segment. The cohort is the customers with MRR at the start of the window (the
--- month before, or 12 months before); customers new or reactivated inside the window are
--- excluded. NRR = ending ÷ starting; GRR = (starting − contraction − churn) ÷ starting.
+-- One row per period-end month × window (monthly, trailing_12m) × size segment × signup
+-- cohort (year of the first active month), with 'all' rows for every rollup.
+-- Retention cohort: customers with MRR at the window's start (the month before the period,
+-- or 12 months before); customers new or reactivated inside the window are excluded.
+--   NRR = cohort's ending MRR ÷ starting MRR
+--   GRR = (starting − contraction − churned) ÷ starting
+--   expansion rate = expansion ÷ starting
+--   quick ratio = (new + reactivation + expansion booked in the window)
+--                 ÷ (contraction + churn booked in the window), all customers
 with mrr as (
-    select
-        customer_id,
-        month_start,
-        mrr
-    from {{ ref('fct_mrr') }}
+    select * from {{ ref('fct_mrr') }}
 ),
 
-segments as (
+customers as (
     select
         customer_id,
-        size_segment
+        size_segment,
+        to_char(first_active_month, 'YYYY') as signup_cohort
     from {{ ref('dim_customers') }}
 ),
 
@@ -21,63 +23,115 @@ windows as (
     select * from (values ('monthly', 1), ('trailing_12m', 12)) as w (window_name, months)
 ),
 
-period_ends as (
-    select distinct month_start as period_end_month from mrr
-),
-
-cohort as (
+periods as (
     select
         period_ends.period_end_month,
         windows.window_name,
-        starting.customer_id,
-        starting.mrr as starting_mrr,
-        coalesce(ending.mrr, 0) as ending_mrr
-    from period_ends
+        (period_ends.period_end_month - windows.months * interval '1 month')::date as window_start
+    from (select distinct month_start as period_end_month from mrr) as period_ends
     cross join windows
-    inner join mrr as starting
-        on
-            starting.month_start = (period_ends.period_end_month - windows.months * interval '1 month')::date
-            and starting.mrr > 0
-    left join mrr as ending
-        on
-            starting.customer_id = ending.customer_id
-            and period_ends.period_end_month = ending.month_start
 ),
 
-with_segment as (
+starting as (
     select
-        cohort.*,
-        segments.size_segment as segment
-    from cohort
-    inner join segments on cohort.customer_id = segments.customer_id
-    union all
+        periods.period_end_month,
+        periods.window_name,
+        mrr.customer_id,
+        mrr.mrr as starting_mrr
+    from periods
+    inner join mrr on periods.window_start = mrr.month_start and mrr.mrr > 0
+),
+
+booked as (
     select
-        cohort.*,
-        'all' as segment
-    from cohort
+        periods.period_end_month,
+        periods.window_name,
+        mrr.customer_id,
+        coalesce(sum(mrr.mrr) filter (where mrr.movement in ('new', 'reactivation')), 0)
+            as gained_mrr,
+        coalesce(sum(mrr.mrr_change) filter (where mrr.movement = 'expansion'), 0)
+            as expansion_booked_mrr,
+        coalesce(sum(-mrr.mrr_change) filter (where mrr.movement = 'contraction'), 0)
+        + coalesce(sum(mrr.previous_mrr) filter (where mrr.movement = 'churn'), 0)
+            as lost_booked_mrr
+    from periods
+    inner join mrr
+        on
+            periods.window_start < mrr.month_start
+            and periods.period_end_month >= mrr.month_start
+    group by periods.period_end_month, periods.window_name, mrr.customer_id
+),
+
+per_customer as (
+    select
+        coalesce(starting.period_end_month, booked.period_end_month) as period_end_month,
+        coalesce(starting.window_name, booked.window_name) as window_name,
+        coalesce(starting.customer_id, booked.customer_id) as customer_id,
+        coalesce(starting.starting_mrr, 0) as starting_mrr,
+        coalesce(booked.gained_mrr, 0) as gained_mrr,
+        coalesce(booked.expansion_booked_mrr, 0) as expansion_booked_mrr,
+        coalesce(booked.lost_booked_mrr, 0) as lost_booked_mrr
+    from starting
+    full outer join booked
+        on
+            starting.period_end_month = booked.period_end_month
+            and starting.window_name = booked.window_name
+            and starting.customer_id = booked.customer_id
+),
+
+with_ending as (
+    select
+        per_customer.*,
+        customers.size_segment,
+        customers.signup_cohort,
+        coalesce(ending.mrr, 0) as ending_mrr
+    from per_customer
+    inner join customers on per_customer.customer_id = customers.customer_id
+    left join mrr as ending
+        on
+            per_customer.customer_id = ending.customer_id
+            and per_customer.period_end_month = ending.month_start
 ),
 
 totals as (
     select
         period_end_month,
         window_name,
-        segment,
-        count(*) as starting_customers,
-        count(*) filter (where ending_mrr > 0) as retained_customers,
+        coalesce(size_segment, 'all') as segment,
+        coalesce(signup_cohort, 'all') as signup_cohort,
+        count(*) filter (where starting_mrr > 0) as starting_customers,
+        count(*) filter (where starting_mrr > 0 and ending_mrr > 0) as retained_customers,
         sum(starting_mrr) as starting_mrr,
-        sum(greatest(ending_mrr - starting_mrr, 0)) filter (where ending_mrr > 0) as expansion_mrr,
-        sum(greatest(starting_mrr - ending_mrr, 0)) filter (where ending_mrr > 0) as contraction_mrr,
-        sum(starting_mrr) filter (where ending_mrr = 0) as churned_mrr,
-        sum(ending_mrr) as ending_mrr
-    from with_segment
-    group by period_end_month, window_name, segment
+        sum(greatest(ending_mrr - starting_mrr, 0)) filter (
+            where starting_mrr > 0 and ending_mrr > 0
+        ) as expansion_mrr,
+        sum(greatest(starting_mrr - ending_mrr, 0)) filter (
+            where starting_mrr > 0 and ending_mrr > 0
+        ) as contraction_mrr,
+        sum(starting_mrr) filter (where starting_mrr > 0 and ending_mrr = 0) as churned_mrr,
+        sum(ending_mrr) filter (where starting_mrr > 0) as ending_mrr,
+        sum(gained_mrr + expansion_booked_mrr) as gained_booked_mrr,
+        sum(lost_booked_mrr) as lost_booked_mrr
+    from with_ending
+    group by
+        grouping sets (
+            (period_end_month, window_name, size_segment, signup_cohort),
+            (period_end_month, window_name, size_segment),
+            (period_end_month, window_name, signup_cohort),
+            (period_end_month, window_name)
+        )
+    having sum(starting_mrr) > 0
 )
 
 select
-    (to_char(period_end_month, 'YYYY-MM') || ':' || window_name || ':' || segment)::text as nrr_id,
+    (
+        to_char(period_end_month, 'YYYY-MM') || ':' || window_name || ':' || segment
+        || ':' || signup_cohort
+    )::text as nrr_id,
     period_end_month::date as period_end_month,
     window_name::text as window_name,
     segment::text as segment,
+    signup_cohort::text as signup_cohort,
     starting_customers::bigint as starting_customers,
     retained_customers::bigint as retained_customers,
     starting_mrr::numeric(14, 2) as starting_mrr,
@@ -89,5 +143,6 @@ select
     round(
         (starting_mrr - coalesce(contraction_mrr, 0) - coalesce(churned_mrr, 0)) / starting_mrr, 4
     )::numeric as gross_revenue_retention,
-    round(coalesce(expansion_mrr, 0) / starting_mrr, 4)::numeric as expansion_rate
+    round(coalesce(expansion_mrr, 0) / starting_mrr, 4)::numeric as expansion_rate,
+    round(gained_booked_mrr / nullif(lost_booked_mrr, 0), 2)::numeric as quick_ratio
 from totals

@@ -1,0 +1,74 @@
+"""dbt's own unit tests (hand-computed expectations in the models' YAML) pass on PostgreSQL,
+and the README's worked example is the one those unit tests check."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from decimal import Decimal
+
+import yaml
+
+from customer_health.settings import PROJECT_HOME
+from customer_health.transform.dbt import dbt_environment
+from tests.helpers import BIN
+
+REVENUE_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/_revenue__models.yml"
+
+
+def dbt(*args: str, env: dict) -> subprocess.CompletedProcess:
+    project = str(PROJECT_HOME / "dbt_project")
+    return subprocess.run(
+        [
+            str(BIN / "dbt"),
+            "--no-use-colors",
+            *args,
+            "--project-dir",
+            project,
+            "--profiles-dir",
+            project,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_dbt_unit_tests_pass(url, scratch_conn):
+    """Unit tests need their parents to exist; `run --empty` creates them without data."""
+    scratch_url = url.rsplit("/", 1)[0] + "/" + scratch_conn.info.dbname
+    env = {**os.environ, **dbt_environment(scratch_url, "unit_test_build")}
+    for step in (["seed"], ["run", "--empty"]):
+        result = dbt(*step, env=env)
+        assert result.returncode == 0, result.stdout[-3000:]
+    result = dbt("test", "--select", "test_type:unit", env=env)
+    assert result.returncode == 0, result.stdout[-4000:]
+    passed = re.search(r"PASS=(\d+)", result.stdout)
+    assert passed and int(passed.group(1)) >= 4, result.stdout[-2000:]
+
+
+def _worked_example() -> dict:
+    document = yaml.safe_load(REVENUE_YAML.read_text())
+    return next(
+        test
+        for test in document["unit_tests"]
+        if test["name"] == "nrr_worked_example_from_the_readme"
+    )
+
+
+def test_readme_worked_example_matches_the_unit_test():
+    example = _worked_example()
+    rows = next(g["rows"] for g in example["given"] if g["input"] == "ref('fct_mrr')")
+    expected = next(r for r in example["expect"]["rows"] if r["nrr_id"].endswith(":all:all"))
+    readme = (PROJECT_HOME / "README.md").read_text()
+    for row in rows:
+        assert f"{row['mrr']:,}" in readme, row
+    start, end = expected["starting_mrr"], expected["ending_mrr"]
+    nrr, grr = (
+        Decimal(str(expected[k])) for k in ("net_revenue_retention", "gross_revenue_retention")
+    )
+    assert f"NRR = {end:,} ÷ {start:,} = **{nrr:.2%}**" in readme
+    assert f"= **{grr:.2%}**" in readme
+    assert f"= **{expected['quick_ratio']}**" in readme
