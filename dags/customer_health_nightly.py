@@ -6,11 +6,12 @@ Turns one night's billing, usage, NPS and support files into the published
 
 1. **ingest** — every landing file up to the night that the load ledger has not seen
    (COPY, contract checks, quarantine of bad rows);
-2. **build** — `dbt build` of staging → intermediate → marts into the build schema;
-3. **validate** — the Great Expectations `marts_gate` checkpoint (Data Docs per run);
-4. **publish** — atomic swap of the build schema for `analytics`; emits the
-   `analytics.customer_health` asset;
-5. **summarize** — row counts and the customers most at risk, in the task log.
+2. **validate_raw** — the Great Expectations `raw_gate` checkpoint on `raw`;
+3. **build** — `dbt build` of staging → intermediate → marts into this run's schema;
+4. **validate_marts** — the `marts_gate` checkpoint on that schema (Data Docs per run);
+5. **publish** — atomic swap of the run's schema for `analytics`, alerts on health
+   band drops; emits the `analytics.customer_health` asset;
+6. **summarize** — row counts and the customers most at risk, in the task log.
 
 A failed step stops the run before publishing: yesterday's tables stay readable.
 Configuration comes from the environment (see the README); the logic lives in the
@@ -25,7 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
-from customer_health.orchestration import retry_policy
+from customer_health.orchestration import alert_on_failure, retry_policy
 
 TIMEZONE = os.environ.get("NIGHTLY_TIMEZONE", "UTC")
 PUBLISHED = Asset(name="analytics.customer_health", uri="customer-health://analytics")
@@ -44,6 +45,7 @@ PUBLISHED = Asset(name="analytics.customer_health", uri="customer-health://analy
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "retry_policy": retry_policy(),
+        "on_failure_callback": alert_on_failure,
         "execution_timeout": timedelta(hours=2),
     },
     tags=["customer-health"],
@@ -59,22 +61,29 @@ def customer_health_nightly():
         return load_landing_files(load_settings(), night_of(context, TIMEZONE), context["run_id"])
 
     @task
-    def build(ingested: dict, **context) -> dict:
+    def validate_raw(ingested: dict, **context) -> dict:
+        from customer_health.pipeline import validate_raw as run_raw_gate
+        from customer_health.settings import load_settings
+
+        return run_raw_gate(load_settings(), context["run_id"])
+
+    @task
+    def build(raw_gate: dict, **context) -> dict:
         from customer_health.orchestration import night_of
         from customer_health.pipeline import build as build_marts
         from customer_health.settings import load_settings
 
-        return build_marts(load_settings(), night_of(context, TIMEZONE))
+        return build_marts(load_settings(), night_of(context, TIMEZONE), context["run_id"])
 
     @task
-    def validate(built: dict) -> dict:
-        from customer_health.pipeline import validate as run_marts_gate
+    def validate_marts(built: dict, **context) -> dict:
+        from customer_health.pipeline import validate_marts as run_marts_gate
         from customer_health.settings import load_settings
 
-        return run_marts_gate(load_settings())
+        return run_marts_gate(load_settings(), built["build_schema"], context["run_id"])
 
     @task(outlets=[PUBLISHED])
-    def publish(gate: dict, ingested: dict, **context) -> dict:
+    def publish(built: dict, raw_gate: dict, marts_gate: dict, ingested: dict, **context) -> dict:
         from customer_health.orchestration import night_of
         from customer_health.pipeline import publish_marts
         from customer_health.settings import load_settings
@@ -83,22 +92,25 @@ def customer_health_nightly():
             load_settings(),
             night_of(context, TIMEZONE),
             context["run_id"],
-            gate,
+            built["build_schema"],
+            {"raw": raw_gate, "marts": marts_gate},
             ingested["started_at"],
         )
         context["outlet_events"][PUBLISHED].extra = {"row_counts": result["row_counts"]}
         return result
 
     @task
-    def summarize(published: dict, gate: dict) -> dict:
+    def summarize(published: dict, marts_gate: dict) -> dict:
         from customer_health.pipeline import summarize as describe_published
         from customer_health.settings import load_settings
 
-        return describe_published(load_settings(), gate.get("data_docs"))
+        return describe_published(load_settings(), marts_gate.get("data_docs"))
 
     ingested = ingest()
-    gate = validate(build(ingested))
-    summarize(publish(gate, ingested), gate)
+    raw_gate = validate_raw(ingested)
+    built = build(raw_gate)
+    marts_gate = validate_marts(built)
+    summarize(publish(built, raw_gate, marts_gate, ingested), marts_gate)
 
 
 customer_health_nightly()

@@ -37,6 +37,7 @@ def warehouse_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         "EMBEDDED_WAREHOUSE_DIR": str(root / "embedded"),
         "EMBEDDED_WAREHOUSE_PORT": str(_free_port()),
         "LANDING_PATH": str(root / "landing"),
+        "REPORTS_DIR": str(root / "reports"),
         "BI_READER_PASSWORD": "test-only-bi-password",
     }
     saved = {name: os.environ.get(name) for name in [*env, "WAREHOUSE_URL"]}

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import psycopg
@@ -60,3 +64,27 @@ def table_checksums(conn: psycopg.Connection, schema: str = "analytics") -> dict
         ).fetchone()[0]
         for (name,) in tables
     }
+
+
+@contextmanager
+def capture_webhooks() -> Iterator[tuple[str, list[bytes]]]:
+    """A real HTTP server on 127.0.0.1 that records the bodies POSTed to it."""
+    received: list[bytes] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks/customer-health", received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -140,20 +140,41 @@ def test_bad_rows_are_quarantined_not_lost(conn):
     assert {field for (field,) in reasons} <= {"quantity", "customer_id", "occurred_at"}
 
 
-def test_bi_reader_sees_published_schema_only(url):
+def test_bi_reader_sees_published_schema_only(url, conn):
     params = psycopg.conninfo.conninfo_to_dict(url)
     params.update(user="bi_reader", password="test-only-bi-password")
+    backups = [
+        name
+        for (name,) in conn.execute(
+            "select nspname from pg_namespace where nspname like 'analytics\\_%'"
+        ).fetchall()
+    ]
     with psycopg.connect(**params, autocommit=True) as bi:
         assert bi.execute("select count(*) from analytics.dim_customers").fetchone()[0] > 0
-        for forbidden in (
+        forbidden = [
             "select * from raw.customers",
             "select * from ops.load_ledger",
             "select * from raw_quarantine.events",
+            "select * from staging.stg_billing__customers",
             "create table analytics.x (id int)",
             "delete from analytics.dim_customers",
-        ):
+            "create schema bi_sandbox",
+            *[f'select * from "{schema}".dim_customers' for schema in backups],
+        ]
+        for statement in forbidden:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                bi.execute(forbidden)
+                bi.execute(statement)
+
+
+def test_publish_log_records_the_night(conn):
+    action, build_schema, counts, gates, duration = conn.execute(
+        "select action, build_schema, row_counts, gate_results, duration_seconds "
+        "from ops.publish_log order by publish_id limit 1"
+    ).fetchone()
+    assert action == "publish" and build_schema.startswith("analytics_build_20261126_")
+    assert set(counts) == PUBLISHED_TABLES
+    assert gates["raw"]["success"] and gates["marts"]["success"]
+    assert 0 < duration < 600
 
 
 def test_rerunning_the_night_from_the_cli_gives_identical_tables(conn, airflow_env):

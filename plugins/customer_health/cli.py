@@ -24,8 +24,10 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="Start, stop and connect to the warehouse.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Landing contracts.", no_args_is_help=True)
+publish_app = typer.Typer(help="The published schema BI reads.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(publish_app, name="publish")
 
 
 @app.callback()
@@ -76,14 +78,21 @@ def generate(
 
 @app.command()
 def run(date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM-DD")]) -> None:
-    """Run one night end to end: ingest, dbt build, quality gate, publish, summary."""
+    """Run one night end to end: ingest, raw gate, dbt build, mart gate, publish, summary."""
     from customer_health.pipeline import run_night
 
+    settings = load_settings()
     try:
-        result = run_night(load_settings(), date.fromisoformat(date_))
+        result = run_night(settings, date.fromisoformat(date_))
     except PipelineError as error:
         _fail(error)
-    typer.echo(json.dumps(result, indent=2, default=str))
+    ingested, published = result["ingest"], result["publish"]
+    typer.echo(
+        f"\nrun {result['run_id']}: loaded {ingested['loaded']} file(s) "
+        f"({ingested['rows_loaded']:,} rows, {ingested['rows_quarantined']:,} quarantined), "
+        f"skipped {ingested['skipped']}; {published['band_drops']} health band drop(s) alerted"
+    )
+    _print_summary(settings, result["summary"])
 
 
 @app.command()
@@ -111,15 +120,22 @@ def summary(
 ) -> None:
     """Print what is published now: row counts, the five customers most at risk, BI access."""
     from customer_health.pipeline import summarize
-    from customer_health.quality.gates import data_docs_index
-    from customer_health.warehouse.connection import warehouse_url
+    from customer_health.quality.gates import latest_data_docs
 
     settings = load_settings()
-    docs = data_docs_index(settings)
-    result = summarize(settings, str(docs) if docs.exists() else None)
+    docs = latest_data_docs(settings)
+    result = summarize(settings, str(docs) if docs else None)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
-        return
+    else:
+        _print_summary(settings, result)
+
+
+def _print_summary(settings, result: dict) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from customer_health.warehouse.connection import warehouse_url
+
     typer.echo(
         f"\nPublished schema {result['published_schema']!r} (night of {result['logical_date']}):"
     )
@@ -132,8 +148,6 @@ def summary(
             f"{c['band']:<6}  weakest: {c['weakest_component']:<12} MRR ${c['mrr']:,.2f}"
         )
     typer.echo(f"\nQuality report (GX Data Docs): {result['data_docs']}")
-    from psycopg.conninfo import conninfo_to_dict
-
     parts = conninfo_to_dict(warehouse_url(settings))
     password_hint = (
         "$BI_READER_PASSWORD"
@@ -190,6 +204,27 @@ def warehouse_psql() -> None:
 
     psql = str(POSTGRES_BIN_PATH / "psql")
     os.execv(psql, [psql, warehouse_url(load_settings())])
+
+
+@publish_app.command("rollback")
+def publish_rollback() -> None:
+    """Put the newest backup back in place of the published schema, in one transaction."""
+    from datetime import UTC, datetime
+
+    from customer_health.publish.swap import rollback
+    from customer_health.warehouse.connection import connect
+
+    settings = load_settings()
+    try:
+        with connect(settings, autocommit=True) as conn:
+            result = rollback(conn, settings, f"rollback__{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    except PipelineError as error:
+        _fail(error)
+    typer.echo(
+        f"restored {result.schema} from its newest backup "
+        f"({sum(result.row_counts.values()):,} rows); the replaced tables are kept as "
+        f"{result.backup_schema}"
+    )
 
 
 @contracts_app.command("write-docs")

@@ -42,3 +42,23 @@ def retry_policy():
             ),
         ],
     )
+
+
+def alert_on_failure(context: Any) -> None:
+    """Failure callback: tell people which task failed, why, and where its log is."""
+    from customer_health.alerts.notify import Alert, notifiers_for, send
+    from customer_health.settings import load_settings
+
+    task_instance = context["ti"]
+    send(
+        Alert(
+            "task_failed",
+            f"{task_instance.dag_id}.{task_instance.task_id} failed",
+            {
+                "run_id": context.get("run_id"),
+                "error": str(context.get("exception"))[:2000],
+                "log_url": getattr(task_instance, "log_url", None),
+            },
+        ),
+        notifiers_for(load_settings()),
+    )

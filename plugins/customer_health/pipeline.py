@@ -1,19 +1,23 @@
 """One night of the pipeline as plain functions: the DAG's tasks and the CLI call the same code.
 
-ingest → build (dbt) → validate (GX) → publish (atomic swap) → summarize. Each step takes
-the settings and the logical date and returns a small JSON-able summary (what Airflow
-passes between tasks through XCom).
+ingest → raw gate (GX) → build (dbt, into a per-run schema) → mart gate (GX) → publish
+(atomic swap) → summarize. Each step takes the settings and what earlier steps returned,
+and returns a small JSON-able summary (what Airflow passes between tasks through XCom).
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 
 import structlog
 from psycopg import sql
 from tqdm import tqdm
 
-from customer_health.errors import IngestError
+from customer_health.alerts.band_drops import band_drops
+from customer_health.alerts.notify import Alert, notifiers_for, send
+from customer_health.errors import IngestError, QualityGateError
 from customer_health.ingest.landing import discover
 from customer_health.ingest.loader import load_file
 from customer_health.publish.swap import publish
@@ -25,11 +29,18 @@ from customer_health.warehouse.connection import connect, warehouse_url
 
 log = structlog.get_logger(__name__)
 
+RAW_CHECKPOINT = "raw_gate"
 MARTS_CHECKPOINT = "marts_gate"
 
 
 def new_run_id(logical_date: date) -> str:
     return f"manual__{logical_date.isoformat()}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+
+
+def build_schema_for(settings: Settings, logical_date: date, run_id: str) -> str:
+    """A schema of its own per run: <prefix>_<yyyymmdd>_<hash of the run id>."""
+    digest = hashlib.sha1(run_id.encode()).hexdigest()[:8]
+    return f"{settings.build_schema_prefix}_{logical_date:%Y%m%d}_{digest}"
 
 
 def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
@@ -95,49 +106,99 @@ def _embedded_bi_password(settings: Settings) -> str | None:
     return path.read_text().strip()
 
 
-def build(settings: Settings, logical_date: date) -> dict:
-    """Rebuild the marts from scratch in the build schema (left-overs of a failed run go)."""
+def _gate(settings: Settings, checkpoint: str, schema: str, run_id: str) -> dict:
+    """Run a checkpoint; on failure alert everyone, then stop the run."""
+    gate = run_gate(settings, warehouse_url(settings), checkpoint, schema, run_id)
+    summary = {**gate.summary(), "data_docs": str(gate.data_docs) if gate.data_docs else None}
+    try:
+        enforce(gate)
+    except QualityGateError as error:
+        send(
+            Alert(
+                "quality_gate_failed",
+                f"{checkpoint} failed: nothing was published",
+                {"run_id": run_id, "failures": summary["failed"], "report": summary["data_docs"]},
+            ),
+            notifiers_for(settings),
+        )
+        raise error
+    return summary
+
+
+def validate_raw(settings: Settings, run_id: str) -> dict:
+    return _gate(settings, RAW_CHECKPOINT, "raw", run_id)
+
+
+def build(settings: Settings, logical_date: date, run_id: str) -> dict:
+    """Build the marts from scratch into this run's own schema."""
+    schema = build_schema_for(settings, logical_date, run_id)
     url = warehouse_url(settings)
     with connect(settings, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop schema if exists {} cascade").format(
-                sql.Identifier(settings.build_schema)
-            )
-        )
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
     # dbt unit tests check logic, not data: `make test` runs them, the night does not.
-    results = run_dbt(settings, url, ["build", "--exclude", "test_type:unit"], logical_date)
-    summary = {"nodes": len(results), "build_schema": settings.build_schema}
+    results = run_dbt(settings, url, ["build", "--exclude", "test_type:unit"], logical_date, schema)
+    summary: dict = {"nodes": len(results), "build_schema": schema}
     for result in results:
         summary[result.status] = summary.get(result.status, 0) + 1
     return summary
 
 
-def validate(settings: Settings) -> dict:
-    gate = run_gate(settings, warehouse_url(settings), MARTS_CHECKPOINT, settings.build_schema)
-    enforce(gate)
-    summary = gate.summary()
-    summary["data_docs"] = str(gate.data_docs) if gate.data_docs else None
-    return summary
+def validate_marts(settings: Settings, build_schema: str, run_id: str) -> dict:
+    return _gate(settings, MARTS_CHECKPOINT, build_schema, run_id)
 
 
 def publish_marts(
-    settings: Settings, logical_date: date, run_id: str, gate_summary: dict, run_started_at: str
+    settings: Settings,
+    logical_date: date,
+    run_id: str,
+    build_schema: str,
+    gates: dict,
+    run_started_at: str,
 ) -> dict:
-    """Swap the validated marts in; ``run_started_at`` is the ingest step's start (ISO)."""
+    """Swap the validated marts in, then alert on tonight's health band drops.
+
+    ``run_started_at`` is the ingest step's start (ISO), for the publish log's duration.
+    """
     with connect(settings, autocommit=True) as conn:
+        drops = band_drops(conn, build_schema, settings.publish_schema)
         result = publish(
             conn,
             settings,
+            build_schema=build_schema,
             run_id=run_id,
             logical_date=logical_date,
-            gate_results=gate_summary,
+            gate_results=gates,
             started=datetime.fromisoformat(run_started_at),
+        )
+        stale = _drop_failed_build_schemas(conn, settings)
+    if drops:
+        send(
+            Alert(
+                "health_band_drop",
+                f"{len(drops)} customer(s) slipped a health band",
+                {"logical_date": logical_date.isoformat(), "customers": [asdict(d) for d in drops]},
+            ),
+            notifiers_for(settings),
         )
     return {
         "schema": result.schema,
         "backup_schema": result.backup_schema,
         "row_counts": result.row_counts,
+        "pruned_backups": result.pruned,
+        "dropped_build_schemas": stale,
+        "band_drops": len(drops),
     }
+
+
+def _drop_failed_build_schemas(conn, settings: Settings) -> list[str]:
+    """Build schemas left by failed runs are kept for inspection until a publish succeeds."""
+    rows = conn.execute(
+        "select nspname from pg_namespace where nspname like %s",
+        [f"{settings.build_schema_prefix}\\_%"],
+    ).fetchall()
+    for (name,) in rows:
+        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
+    return [name for (name,) in rows]
 
 
 def summarize(settings: Settings, data_docs: str | None = None) -> dict:
@@ -158,7 +219,7 @@ def summarize(settings: Settings, data_docs: str | None = None) -> dict:
         ).fetchone()
     return {
         "published_schema": settings.publish_schema,
-        "logical_date": published[0].isoformat() if published else None,
+        "logical_date": published[0].isoformat() if published and published[0] else None,
         "row_counts": published[1] if published else {},
         "top_at_risk": [
             {
@@ -182,15 +243,19 @@ def run_night(settings: Settings, logical_date: date, run_id: str | None = None)
         # One night at a time per warehouse, whoever starts it.
         lock_conn.execute("select pg_advisory_lock(hashtext('customer_health.night'))")
         ingested = ingest(settings, logical_date, run_id)
-        built = build(settings, logical_date)
-        gate = validate(settings)
-        published = publish_marts(settings, logical_date, run_id, gate, ingested["started_at"])
-    summary = summarize(settings, gate.get("data_docs"))
+        raw_gate = validate_raw(settings, run_id)
+        built = build(settings, logical_date, run_id)
+        marts_gate = validate_marts(settings, built["build_schema"], run_id)
+        gates = {"raw": raw_gate, "marts": marts_gate}
+        published = publish_marts(
+            settings, logical_date, run_id, built["build_schema"], gates, ingested["started_at"]
+        )
+    summary = summarize(settings, marts_gate.get("data_docs"))
     return {
         "run_id": run_id,
         "ingest": ingested,
+        "gates": gates,
         "build": built,
-        "gate": gate,
         "publish": published,
         "summary": summary,
     }

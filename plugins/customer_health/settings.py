@@ -44,7 +44,7 @@ class Settings:
     database: str
     landing_path: str
     publish_schema: str
-    build_schema: str
+    build_schema_prefix: str
     backups_to_keep: int
     quarantine_threshold: float
     quarantine_tolerated_rows: int
@@ -53,6 +53,9 @@ class Settings:
     schedule: str
     timezone: str
     reports_dir: Path
+    alert_webhook_url: str | None
+    alert_email_to: str | None
+    alert_smtp_conn_id: str
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -73,7 +76,7 @@ def load_settings() -> Settings:
         database=os.environ.get("WAREHOUSE_DATABASE", "customer_health"),
         landing_path=os.environ.get("LANDING_PATH", str(home / "data" / "landing")),
         publish_schema=os.environ.get("PUBLISH_SCHEMA", "analytics"),
-        build_schema=os.environ.get("BUILD_SCHEMA", "analytics_build"),
+        build_schema_prefix=os.environ.get("BUILD_SCHEMA_PREFIX", "analytics_build"),
         backups_to_keep=int(os.environ.get("PUBLISH_BACKUPS_TO_KEEP", "3")),
         quarantine_threshold=float(os.environ.get("QUARANTINE_THRESHOLD", "0.01")),
         quarantine_tolerated_rows=int(os.environ.get("QUARANTINE_TOLERATED_ROWS", "10")),
@@ -82,4 +85,7 @@ def load_settings() -> Settings:
         schedule=os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *"),
         timezone=os.environ.get("NIGHTLY_TIMEZONE", "UTC"),
         reports_dir=_env_path("REPORTS_DIR", home / "data" / "reports"),
+        alert_webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
+        alert_email_to=os.environ.get("ALERT_EMAIL_TO") or None,
+        alert_smtp_conn_id=os.environ.get("ALERT_SMTP_CONN_ID", "smtp_default"),
     )

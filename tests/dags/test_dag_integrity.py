@@ -51,8 +51,9 @@ def test_nightly_dag_policy(dagbag):
     assert dag.tags and dag.doc_md
     assert [t.task_id for t in dag.topological_sort()] == [
         "ingest",
+        "validate_raw",
         "build",
-        "validate",
+        "validate_marts",
         "publish",
         "summarize",
     ]

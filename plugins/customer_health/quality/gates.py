@@ -1,18 +1,21 @@
 """Run a GX checkpoint as a gate: nothing is published unless every expectation passes.
 
-Suites, validation definitions and checkpoints are files under ``expectations/``; the
-warehouse connection reaches GX through ``GX_WAREHOUSE_URL``, whose ``search_path``
-points the (schema-less) table assets at the schema being validated.
+Suites, validation definitions and checkpoints are files under ``expectations/``. Each run
+validates from its own copy of that project under ``REPORTS_DIR/<run>/gx``, so concurrent
+runs share no mutable GX state and every run keeps its own Data Docs. The connection
+reaches GX through the copy's ``config_variables.yml`` (``GX_WAREHOUSE_URL``), whose
+``search_path`` points the schema-less table assets at the schema being validated.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import structlog
+import yaml
 
 from customer_health.errors import QualityGateError
 from customer_health.settings import Settings, disable_telemetry
@@ -59,9 +62,34 @@ class GateResult:
         }
 
 
-def data_docs_index(settings: Settings) -> Path:
-    """Where the checkpoint's Data Docs site (the HTML quality report) is written."""
-    return settings.gx_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+def run_project_dir(settings: Settings, run_id: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return settings.reports_dir / safe / "gx"
+
+
+def data_docs_index(project: Path) -> Path:
+    """Where a checkpoint's Data Docs site (the HTML quality report) is written."""
+    return project / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def latest_data_docs(settings: Settings) -> Path | None:
+    found = sorted(
+        settings.reports_dir.glob("*/gx/uncommitted/data_docs/local_site/index.html"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    return found[-1] if found else None
+
+
+def _prepare_project(settings: Settings, run_id: str, url: str, schema: str) -> Path:
+    project = run_project_dir(settings, run_id)
+    if project.exists():
+        shutil.rmtree(project)
+    shutil.copytree(settings.gx_dir, project, ignore=shutil.ignore_patterns("uncommitted"))
+    (project / "uncommitted").mkdir()
+    variables = project / "uncommitted" / "config_variables.yml"
+    variables.write_text(yaml.safe_dump({"GX_WAREHOUSE_URL": gx_url(url, schema)}))
+    variables.chmod(0o600)
+    return project
 
 
 def gx_url(url: str, schema: str) -> str:
@@ -71,12 +99,12 @@ def gx_url(url: str, schema: str) -> str:
     return f"{driver_url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
-def run_gate(settings: Settings, url: str, checkpoint: str, schema: str) -> GateResult:
+def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id: str) -> GateResult:
     disable_telemetry()
     import great_expectations as gx
 
-    os.environ["GX_WAREHOUSE_URL"] = gx_url(url, schema)
-    context = gx.get_context(mode="file", context_root_dir=str(settings.gx_dir))
+    project = _prepare_project(settings, f"{run_id}-{checkpoint}", url, schema)
+    context = gx.get_context(mode="file", context_root_dir=str(project))
     result = context.checkpoints.get(checkpoint).run()
     outcomes = []
     for run in result.run_results.values():
@@ -95,7 +123,7 @@ def run_gate(settings: Settings, url: str, checkpoint: str, schema: str) -> Gate
                     error=_first_error(check.exception_info),
                 )
             )
-    docs = data_docs_index(settings)
+    docs = data_docs_index(project)
     gate = GateResult(checkpoint, bool(result.success), outcomes, docs if docs.exists() else None)
     log.info("quality gate", **gate.summary())
     return gate

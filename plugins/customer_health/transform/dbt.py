@@ -42,13 +42,13 @@ def dbt_environment(url: str, build_schema: str) -> dict[str, str]:
 
 
 def run_dbt(
-    settings: Settings, url: str, command: Sequence[str], as_of: date
+    settings: Settings, url: str, command: Sequence[str], as_of: date, build_schema: str
 ) -> list[DbtNodeResult]:
     """Run one dbt command in-process; raise DbtError naming every failed node."""
     from dbt.cli.main import dbtRunner
 
     disable_telemetry()
-    os.environ.update(dbt_environment(url, settings.build_schema))
+    os.environ.update(dbt_environment(url, build_schema))
     project = str(settings.dbt_project_dir)
     args = [
         *command,

@@ -40,10 +40,13 @@ create table if not exists ops.load_ledger (
 create index if not exists load_ledger_file on ops.load_ledger (file_path, finished_at);
 create table if not exists ops.publish_log (
     publish_id bigint generated always as identity primary key,
+    action text not null default 'publish' check (action in ('publish', 'rollback')),
     run_id text not null,
-    logical_date date not null,
+    logical_date date,
     published_at timestamptz not null default clock_timestamp(),
+    build_schema text,
     backup_schema text,
+    git_revision text,
     row_counts jsonb not null,
     gate_results jsonb not null,
     duration_seconds numeric not null

@@ -1,0 +1,1 @@
+"""Telling people what happened: health band drops, failed gates, failed tasks."""

@@ -1,0 +1,234 @@
+"""Fault tests: whatever goes wrong during a night, BI reads a whole version of the tables.
+
+Real CLI runs (the same steps as the DAG's tasks) against a database and a landing folder
+of this module's own, killed, blocked and fed bad data on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from customer_health.synthetic.generator import GeneratorConfig, generate
+from tests.helpers import BIN, table_checksums
+
+FIRST, SECOND = date(2026, 10, 30), date(2026, 10, 31)
+DATA = GeneratorConfig(scale_factor=0.01, days=120, end_date=SECOND, seed=5)
+
+
+@pytest.fixture(scope="module")
+def env(url, tmp_path_factory) -> dict:
+    landing = tmp_path_factory.mktemp("fault-landing")
+    generate(landing, DATA)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("drop database if exists faults with (force)")
+    return {
+        **os.environ,
+        "WAREHOUSE_DATABASE": "faults",
+        "LANDING_PATH": str(landing),
+        "REPORTS_DIR": str(tmp_path_factory.mktemp("fault-reports")),
+        "PUBLISH_LOCK_TIMEOUT": "60s",
+    }
+
+
+@pytest.fixture(scope="module")
+def db(url, env) -> psycopg.Connection:
+    first = cli(env, "run", "--date", FIRST.isoformat())
+    assert first.returncode == 0, first.stderr[-3000:]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/faults", autocommit=True) as connection:
+        yield connection
+
+
+def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "customer-health"), *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def start_cli(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "customer-health"), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def build_schemas(db: psycopg.Connection) -> list[str]:
+    return [
+        n
+        for (n,) in db.execute(
+            "select nspname from pg_namespace where nspname like 'analytics\\_build\\_%'"
+        ).fetchall()
+    ]
+
+
+def published_nights(db: psycopg.Connection) -> list[date]:
+    return [
+        d
+        for (d,) in db.execute(
+            "select logical_date from ops.publish_log where action = 'publish' order by publish_id"
+        ).fetchall()
+    ]
+
+
+def bi_can_read(url: str) -> int:
+    params = psycopg.conninfo.conninfo_to_dict(url.rsplit("/", 1)[0] + "/faults")
+    params.update(user="bi_reader", password=os.environ["BI_READER_PASSWORD"])
+    with psycopg.connect(**params) as bi:
+        return bi.execute("select count(*) from analytics.fct_mrr").fetchone()[0]
+
+
+def test_a_failed_mart_gate_leaves_analytics_untouched(db, env, url):
+    before = table_checksums(db)
+    customer = db.execute(
+        "select customer_id from analytics.fct_mrr where month_start = '2026-10-01' and mrr > 0 "
+        "order by customer_id limit 1"
+    ).fetchone()[0]
+    implausible = (
+        Path(env["LANDING_PATH"]) / "billing" / SECOND.isoformat() / "subscriptions-bulk.csv"
+    )
+    header = (
+        "subscription_item_id,customer_id,product_id,plan,quantity,unit_price,currency,"
+        "billing_period,discount_pct,start_date,end_date,cancel_at,status\n"
+    )
+    implausible.write_text(
+        header + f"SI-BULK-1,{customer},P-CORE,business,500000,30,USD,month,0,2026-10-01,,,active\n"
+    )
+    result = cli(env, "run", "--date", SECOND.isoformat())
+    assert result.returncode == 1
+    assert "marts_gate failed, nothing was published" in result.stderr
+    assert "fct_net_revenue_retention.net_revenue_retention" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert table_checksums(db) == before
+    assert bi_can_read(url) > 0
+    assert len(build_schemas(db)) == 1  # the failed night's schema is kept for inspection
+    # The export is corrected: the changed file replaces its rows and the night publishes.
+    implausible.write_text(
+        header + f"SI-BULK-1,{customer},P-CORE,business,5,30,USD,month,0,2026-10-01,,,active\n"
+    )
+    result = cli(env, "run", "--date", SECOND.isoformat())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert published_nights(db)[-1] == SECOND
+    assert build_schemas(db) == []
+
+
+def test_killed_during_dbt_leaves_analytics_whole_and_the_next_run_succeeds(db, env, url):
+    before = table_checksums(db)
+    process = start_cli(env, "run", "--date", SECOND.isoformat())
+    wait_for(
+        lambda: bool(
+            db.execute(
+                "select 1 from information_schema.tables "
+                "where table_schema like 'analytics\\_build\\_%'"
+            ).fetchone()
+        ),
+        "dbt to start writing marts",
+    )
+    kill_group(process)
+    assert table_checksums(db) == before
+    assert bi_can_read(url) > 0
+    result = cli(env, "run", "--date", SECOND.isoformat())
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_killed_inside_the_publish_transaction_changes_nothing(db, env, url):
+    before = table_checksums(db)
+    nights = len(published_nights(db))
+    with psycopg.connect(db.info.dsn, password=db.pgconn.password.decode()) as blocker:
+        # Holding the publish log makes the publish transaction wait after both renames.
+        blocker.execute("lock table ops.publish_log in exclusive mode")
+        process = start_cli(env, "run", "--date", SECOND.isoformat())
+        wait_for(
+            lambda: bool(
+                db.execute(
+                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' "
+                    "and query like 'insert into ops.publish_log%%'"
+                ).fetchone()
+            ),
+            "publish to block inside its transaction",
+        )
+        kill_group(process)
+        blocker.rollback()
+    wait_for(
+        lambda: (
+            not db.execute(
+                "select 1 from pg_stat_activity where query like 'insert into ops.publish_log%%' "
+                "and state <> 'idle'"
+            ).fetchone()
+        ),
+        "the killed session to end",
+    )
+    assert table_checksums(db) == before
+    assert len(published_nights(db)) == nights
+    assert bi_can_read(url) > 0
+    result = cli(env, "run", "--date", SECOND.isoformat())
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_an_open_bi_transaction_neither_blocks_publish_nor_sees_a_mix(db, env):
+    """BI tools run READ COMMITTED: each statement sees one whole version, old or new.
+
+    (A REPEATABLE READ transaction held open across the swap would see the new tables
+    empty, since they were created after its snapshot; the README says so.)
+    """
+    query = "select min(as_of_date), count(*) from analytics.dim_customer_health"
+    with psycopg.connect(db.info.dsn, password=db.pgconn.password.decode()) as bi:
+        old = bi.execute(query).fetchone()  # holds locks on the old tables until rollback
+        started = time.monotonic()
+        other = FIRST if old[0] == SECOND else SECOND
+        result = cli(env, "run", "--date", other.isoformat())
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert time.monotonic() - started < 120
+        new = bi.execute(query).fetchone()
+        assert new == db.execute(query).fetchone()
+        assert new[0] == other
+        bi.rollback()
+
+
+def test_rerun_of_the_same_night_publishes_identical_tables(db, env):
+    before = table_checksums(db)
+    night = db.execute("select as_of_date from analytics.dim_customer_health limit 1").fetchone()[0]
+    result = cli(env, "run", "--date", night.isoformat())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert table_checksums(db) == before
+
+
+def test_rollback_restores_the_previous_version_in_one_step(db, env):
+    current = table_checksums(db)
+    night = db.execute("select as_of_date from analytics.dim_customer_health limit 1").fetchone()[0]
+    result = cli(env, "run", "--date", (FIRST if night == SECOND else SECOND).isoformat())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert table_checksums(db) != current
+    result = cli(env, "publish", "rollback")
+    assert result.returncode == 0, result.stderr
+    assert table_checksums(db) == current
+    assert (
+        db.execute(
+            "select action from ops.publish_log order by publish_id desc limit 1"
+        ).fetchone()[0]
+        == "rollback"
+    )
