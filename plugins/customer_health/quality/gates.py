@@ -106,27 +106,36 @@ def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id:
     project = _prepare_project(settings, f"{run_id}-{checkpoint}", url, schema)
     context = gx.get_context(mode="file", context_root_dir=str(project))
     result = context.checkpoints.get(checkpoint).run()
-    outcomes = []
-    for run in result.run_results.values():
-        suite = run.suite_name
-        for check in run.results:
-            config = check.expectation_config
-            outcomes.append(
-                ExpectationOutcome(
-                    suite=suite,
-                    expectation=config.description or config.type,
-                    column=config.kwargs.get("column"),
-                    success=bool(check.success),
-                    unexpected_count=check.result.get("unexpected_count"),
-                    sample=list(check.result.get("partial_unexpected_list") or [])[:5]
-                    or list(check.result.get("details", {}).get("unexpected_rows", []) or [])[:3],
-                    error=_first_error(check.exception_info),
-                )
-            )
+    outcomes = [
+        _outcome(run.suite_name, check)
+        for run in result.run_results.values()
+        for check in run.results
+    ]
     docs = data_docs_index(project)
     gate = GateResult(checkpoint, bool(result.success), outcomes, docs if docs.exists() else None)
     log.info("quality gate", **gate.summary())
     return gate
+
+
+def _outcome(suite: str, check) -> ExpectationOutcome:
+    """One expectation's result, with what a person needs: how many rows, which ones."""
+    config, result = check.expectation_config, check.result
+    if config.type == "unexpected_rows_expectation":
+        # Its observed value is the number of rows the query returned.
+        count = result.get("observed_value")
+        sample = list((result.get("details") or {}).get("unexpected_rows") or [])[:3]
+    else:
+        count = result.get("unexpected_count")
+        sample = list(result.get("partial_unexpected_list") or [])[:5]
+    return ExpectationOutcome(
+        suite=suite,
+        expectation=config.description or config.type,
+        column=config.kwargs.get("column"),
+        success=bool(check.success),
+        unexpected_count=count,
+        sample=sample,
+        error=_first_error(check.exception_info),
+    )
 
 
 def _first_error(exception_info: dict) -> str | None:
