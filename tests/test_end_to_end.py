@@ -12,11 +12,18 @@ from psycopg import sql
 from tests.helpers import BIN, NIGHT, TEST_DATA, table_checksums
 
 PUBLISHED_TABLES = {
+    "customer_360",
     "dim_customers",
     "dim_customer_health",
+    "fct_expansion_opportunities",
     "fct_mrr",
     "fct_mrr_movements",
     "fct_net_revenue_retention",
+    "fct_product_affinity",
+    "fct_referral_candidates",
+    "fct_renewals_upcoming",
+    "fct_white_space",
+    "fct_white_space_by_segment",
 }
 
 
@@ -117,6 +124,79 @@ def test_net_revenue_retention_is_sane_and_excludes_new_customers(conn):
         "where nrr_id = '2026-03:monthly:mid_market:2026'"
     ).fetchone()
     assert in_march is not None and in_march[0] >= Decimal("420.00")
+
+
+def test_guardrails_block_and_name_every_reason(conn):
+    blocked, unblocked, unexplained = conn.execute(
+        "select count(*) filter (where is_blocked), count(*) filter (where not is_blocked),"
+        " count(*) filter (where is_blocked <> (blocked_reasons is not null))"
+        " from analytics.fct_expansion_opportunities"
+    ).fetchone()
+    assert blocked > 0 and unblocked > 0 and unexplained == 0
+    slipped = conn.execute(
+        "select o.opportunity_id from analytics.fct_expansion_opportunities o"
+        " join analytics.dim_customers c using (customer_id)"
+        " left join analytics.dim_customer_health h using (customer_id)"
+        " where not o.is_blocked and (h.health_band = 'red' or h.nps_180d < 0"
+        " or c.lifecycle_stage = 'onboarding' or h.open_urgent_tickets > 0"
+        " or h.overdue_invoices > 0)"
+    ).fetchall()
+    assert slipped == []
+    detractors = conn.execute(
+        "select count(*) from analytics.fct_expansion_opportunities o"
+        " join analytics.dim_customer_health h using (customer_id)"
+        " where h.nps_180d < 0 and o.blocked_reasons not like '%NPS detractor%'"
+    ).fetchone()[0]
+    assert detractors == 0
+
+
+def test_customer_360_has_the_five_data_points_for_every_customer(conn):
+    customers = conn.execute("select count(*) from analytics.dim_customers").fetchone()[0]
+    rows, actions = conn.execute(
+        "select count(*), count(next_best_action) from analytics.customer_360"
+    ).fetchone()
+    assert rows == actions == customers
+    mismatched = conn.execute(
+        "select count(*) from analytics.customer_360 c where white_space_mrr <> coalesce("
+        "(select sum(potential_mrr) from analytics.fct_white_space w"
+        " where w.customer_id = c.customer_id), 0) or full_adoption_mrr <> mrr + white_space_mrr"
+    ).fetchone()[0]
+    assert mismatched == 0
+    # The fixture customer owns Core and Automation: Analytics (10 seats × $15) is white space.
+    fixture = conn.execute(
+        "select potential_mrr from analytics.fct_white_space where white_space_id = 'FIX001:P-ANLT'"
+    ).fetchone()
+    assert fixture == (Decimal("150.00"),)
+
+
+def test_affinity_support_counts_active_customers(conn):
+    active = conn.execute("select count(*) from analytics.dim_customers where mrr > 0").fetchone()[
+        0
+    ]
+    rows = conn.execute(
+        "select owners_of_both, owners_of_a, owners_of_b, support, confidence, lift"
+        " from analytics.fct_product_affinity"
+    ).fetchall()
+    assert rows
+    for both, owners_a, owners_b, support, confidence, lift in rows:
+        assert support == round(Decimal(both) / active, 4)
+        assert confidence == round(Decimal(both) / owners_a, 4)
+        assert abs(lift - (Decimal(both) / owners_a) / (Decimal(owners_b) / active)) < Decimal(
+            "0.0001"
+        )
+
+
+def test_referrals_and_renewals_follow_their_rules(conn):
+    wrong_referrals = conn.execute(
+        "select count(*) from analytics.fct_referral_candidates r"
+        " join analytics.customer_360 c using (customer_id)"
+        " where r.nps_score < 9 or c.health_band <> 'green' or c.lifecycle_stage <> 'growth'"
+    ).fetchone()[0]
+    assert wrong_referrals == 0
+    days = conn.execute(
+        "select min(days_to_renewal), max(days_to_renewal) from analytics.fct_renewals_upcoming"
+    ).fetchone()
+    assert days[0] is None or (0 <= days[0] and days[1] <= 90)
 
 
 def test_health_scores_are_bounded_and_banded(conn):

@@ -1,0 +1,32 @@
+-- One row per promoter (latest score ≥ 9 within 180 days) at a green customer in the
+-- growth stage: whom to ask for a referral, with the respondent's role. Respondents are
+-- pseudonymous user ids; comments are not published.
+with latest_responses as (
+    select distinct on (customer_id, user_id) *
+    from {{ ref('stg_nps__responses') }}
+    where responded_date between {{ as_of_date() }} - 179 and {{ as_of_date() }}
+    order by customer_id asc, user_id asc, responded_at desc
+),
+
+customers as (
+    select * from {{ ref('dim_customers') }}
+    where lifecycle_stage = 'growth'
+),
+
+health as (
+    select * from {{ ref('int_customer_health_scored') }}
+    where health_band = 'green'
+)
+
+select
+    (latest_responses.customer_id || ':' || latest_responses.user_id)::text as referral_candidate_id,
+    latest_responses.customer_id::text as customer_id,
+    latest_responses.user_id::text as user_id,
+    latest_responses.respondent_role::text as respondent_role,
+    latest_responses.nps_score::integer as nps_score,
+    latest_responses.responded_date::date as responded_date,
+    health.health_score::numeric as health_score
+from latest_responses
+inner join customers on latest_responses.customer_id = customers.customer_id
+inner join health on latest_responses.customer_id = health.customer_id
+where latest_responses.nps_score >= 9
