@@ -20,7 +20,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install demo test lint format lock warehouse-stop clean
+.PHONY: install demo test lint format lock warehouse-stop clean bench-ingest
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,13 +42,13 @@ test: install lint
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check plugins dags tests
-	$(BIN)/ruff format --check plugins dags tests
+	$(BIN)/ruff check plugins dags tests bench
+	$(BIN)/ruff format --check plugins dags tests bench
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros
 
 format: install
-	$(BIN)/ruff check --fix plugins dags tests
-	$(BIN)/ruff format plugins dags tests
+	$(BIN)/ruff check --fix plugins dags tests bench
+	$(BIN)/ruff format plugins dags tests bench
 	$(BIN)/sqlfluff fix dbt_project/models dbt_project/tests dbt_project/macros
 
 # Re-resolve the dependency ranges of pyproject.toml and pin every version again.
@@ -63,3 +63,8 @@ warehouse-stop: install
 
 clean: warehouse-stop
 	rm -rf .warehouse .airflow data dbt_project/target dbt_project/logs expectations/uncommitted/data_docs expectations/uncommitted/validations
+
+# Benchmarks: not part of `make test`; each prints its side-by-side table.
+bench-ingest: install
+	$(BIN)/customer-health warehouse start
+	$(BIN)/python bench/ingest.py --rows 5000000

@@ -187,3 +187,27 @@ def test_discovery_orders_customers_first_and_ignores_other_files(root):
     assert files[0].entity == entity_named("customers")
     assert all(f.path.endswith((".csv", ".csv.gz")) for f in files)
     assert not discover(str(root), date(2026, 1, 1))
+
+
+def test_landing_root_can_be_any_fsspec_filesystem(scratch_conn):
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe(
+        "/landing/billing/2026-04-01/customers.csv",
+        CUSTOMERS.replace("L1,", "M1,").replace("L2,", "M2,").replace(",L1,", ",M1,").encode(),
+    )
+    memory.pipe(
+        "/landing/nps/2026-04-01/responses.csv",
+        (RESPONSES_HEADER + "RM1,M2,u1,admin,10,,2026-04-01T09:00:00+00:00\n").encode(),
+    )
+    files = discover("memory://landing", date(2026, 4, 1))
+    assert [(f.entity.name, f.path) for f in files] == [
+        ("customers", "billing/2026-04-01/customers.csv"),
+        ("responses", "nps/2026-04-01/responses.csv"),
+    ]
+    results = [load_file(scratch_conn, f, "memory", 1.0) for f in files]
+    assert [r.rows_loaded for r in results] == [2, 1]
+    assert scratch_conn.execute(
+        "select customer_id from raw.responses where response_id = 'RM1'"
+    ).fetchone() == ("M2",)

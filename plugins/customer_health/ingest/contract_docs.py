@@ -31,6 +31,8 @@ def _rules(column: Column) -> list[str]:
         rules.append(f"<= {column.maximum:g}")
     if column.references_customer:
         rules.append("must reference a known customer")
+    if column.not_after_file_date:
+        rules.append("not after the day after the file's date")
     return rules
 
 

@@ -19,6 +19,7 @@ class Column:
     minimum: float | None = None
     maximum: float | None = None
     references_customer: bool = False
+    not_after_file_date: bool = False  # event times cannot be later than the file's day
     description: str = ""
 
 
@@ -58,7 +59,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("country", "text", description="ISO 3166 alpha-2 country code"),
             Column("employee_count", "integer", minimum=1),
             Column("parent_customer_id", "text", required=False, description="Parent account"),
-            Column("created_at", "timestamptz"),
+            Column("created_at", "timestamptz", not_after_file_date=True),
         ),
     ),
     Entity(
@@ -107,9 +108,9 @@ ENTITIES: tuple[Entity, ...] = (
         columns=(
             Column("invoice_id", "text"),
             CUSTOMER_ID,
-            Column("issued_at", "date"),
+            Column("issued_at", "date", not_after_file_date=True),
             Column("due_at", "date"),
-            Column("paid_at", "date", required=False),
+            Column("paid_at", "date", required=False, not_after_file_date=True),
             Column("amount", "numeric", minimum=0),
             Column("currency", "text", allowed=("USD", "EUR", "GBP")),
             Column("status", "text", allowed=("open", "paid", "void")),
@@ -126,7 +127,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("user_id", "text", description="Pseudonymous user key"),
             Column("product_id", "text"),
             Column("feature", "text"),
-            Column("occurred_at", "timestamptz"),
+            Column("occurred_at", "timestamptz", not_after_file_date=True),
             Column("quantity", "integer", minimum=0),
         ),
     ),
@@ -142,7 +143,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("role", "text"),
             Column("score", "integer", minimum=0, maximum=10),
             Column("comment", "text", required=False, description="Free text (PII)"),
-            Column("responded_at", "timestamptz"),
+            Column("responded_at", "timestamptz", not_after_file_date=True),
         ),
     ),
     Entity(
@@ -154,8 +155,8 @@ ENTITIES: tuple[Entity, ...] = (
         columns=(
             Column("ticket_id", "text"),
             CUSTOMER_ID,
-            Column("opened_at", "timestamptz"),
-            Column("closed_at", "timestamptz", required=False),
+            Column("opened_at", "timestamptz", not_after_file_date=True),
+            Column("closed_at", "timestamptz", required=False, not_after_file_date=True),
             Column("priority", "text", allowed=("low", "normal", "high", "urgent")),
             Column("category", "text"),
             Column("csat", "integer", required=False, minimum=1, maximum=5),

@@ -1,4 +1,4 @@
-"""Finding landing files: ``<root>/<source>/<yyyy-mm-dd>/<entity>[-suffix].csv[.gz]``.
+"""Finding landing files: ``<root>/<source>/<yyyy-mm-dd>/<entity>[-suffix].csv|.csv.gz|.parquet``.
 
 The root may be a local folder or any fsspec URL (``s3://…``, ``memory://…``), so the same
 code reads a laptop's files and a bucket.
@@ -15,7 +15,7 @@ import fsspec
 
 from customer_health.ingest.contracts import ENTITIES, LOAD_ORDER, Entity
 
-FILE_NAME = re.compile(r"^(?P<entity>[a-z_]+)(?:-[\w.-]+)?\.csv(?:\.gz)?$")
+FILE_NAME = re.compile(r"^(?P<entity>[a-z_]+)(?:-[\w.-]+)?\.(?:csv|csv\.gz|parquet)$")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import structlog
@@ -50,7 +50,11 @@ def _fingerprint(landing: LandingFile) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _decompressed(landing: LandingFile) -> Iterator[bytes]:
+def _source_bytes(landing: LandingFile) -> Iterator[bytes]:
+    """The file as CSV bytes, streamed: gzip is decompressed, Parquet converted batch by batch."""
+    if landing.path.endswith(".parquet"):
+        yield from _parquet_as_csv(landing)
+        return
     with open_binary(landing) as handle:
         stream = gzip.GzipFile(fileobj=handle) if landing.path.endswith(".gz") else handle
         try:
@@ -60,9 +64,39 @@ def _decompressed(landing: LandingFile) -> Iterator[bytes]:
             raise IngestError(f"{landing.path}: cannot be decompressed ({error})") from error
 
 
+def _parquet_as_csv(landing: LandingFile) -> Iterator[bytes]:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    with open_binary(landing) as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+            for number, batch in enumerate(parquet.iter_batches(batch_size=65_536)):
+                text = pa.table({n: batch.column(n).cast(pa.string()) for n in batch.schema.names})
+                out = io.BytesIO()
+                pa_csv.write_csv(text, out, pa_csv.WriteOptions(include_header=number == 0))
+                yield out.getvalue()
+        except (pa.ArrowException, OSError) as error:
+            raise IngestError(f"{landing.path}: not a readable Parquet file ({error})") from error
+
+
+def _parquet_header(landing: LandingFile) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_binary(landing) as handle:
+        try:
+            return list(pq.ParquetFile(handle).schema_arrow.names)
+        except (pa.ArrowException, OSError) as error:
+            raise IngestError(f"{landing.path}: not a readable Parquet file ({error})") from error
+
+
 def _read_header(landing: LandingFile) -> list[str]:
+    if landing.path.endswith(".parquet"):
+        return _parquet_header(landing)
     buffer = b""
-    for chunk in _decompressed(landing):
+    for chunk in _source_bytes(landing):
         buffer += chunk
         if b"\n" in buffer or len(buffer) > CHUNK:
             break
@@ -100,7 +134,9 @@ def _value(column: Column, header: list[str]) -> sql.Composable:
     return sql.SQL("nullif(btrim(i.{}), '')").format(sql.Identifier(column.name))
 
 
-def _rules(column: Column, header: list[str]) -> list[tuple[sql.Composable, sql.Composable]]:
+def _rules(
+    column: Column, header: list[str], file_date: date
+) -> list[tuple[sql.Composable, sql.Composable]]:
     """(condition that marks a row bad, reason) pairs for one column, in priority order."""
     value = _value(column, header)
     rules: list[tuple[sql.Composable, sql.Composable]] = []
@@ -142,6 +178,17 @@ def _rules(column: Column, header: list[str]) -> list[tuple[sql.Composable, sql.
                     ),
                 )
             )
+    if column.not_after_file_date:
+        # A day of slack for time zones; later than that is a clock or export error.
+        latest = file_date + timedelta(days=2)
+        rules.append(
+            (
+                sql.SQL("{}::timestamptz >= {}").format(value, sql.Literal(latest)),
+                sql.SQL("format('%s is after the file''s date {}', {})").format(
+                    sql.SQL(file_date.isoformat()), value
+                ),
+            )
+        )
     if column.references_customer:
         rules.append(
             (
@@ -154,7 +201,7 @@ def _rules(column: Column, header: list[str]) -> list[tuple[sql.Composable, sql.
     return rules
 
 
-def _checked_rows_sql(entity: Entity, header: list[str]) -> sql.Composed:
+def _checked_rows_sql(entity: Entity, header: list[str], file_date: date) -> sql.Composed:
     """One pass over the incoming rows giving each its first broken rule (or none)."""
     key = sql.Identifier(entity.key)
     whole_row = sql.SQL("md5(row({}) ::text)").format(
@@ -169,13 +216,13 @@ def _checked_rows_sql(entity: Entity, header: list[str]) -> sql.Composed:
         (sql.SQL("i._copies > 1 and i._nth > 1"), sql.Literal("exact duplicate of an earlier row")),
     ]
     # A bad key is reported as such before it is reported as a duplicate.
-    ordered = [(key_column.name, rule) for rule in _rules(key_column, header)]
+    ordered = [(key_column.name, rule) for rule in _rules(key_column, header, file_date)]
     ordered += [(entity.key, rule) for rule in duplicate_rules]
     ordered += [
         (column.name, rule)
         for column in entity.columns
         if column is not key_column
-        for rule in _rules(column, header)
+        for rule in _rules(column, header, file_date)
     ]
 
     def case(outcome: int) -> sql.Composed:
@@ -220,7 +267,7 @@ def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: 
     ).format(columns)
     try:
         with conn.cursor().copy(copy) as stream:
-            for chunk in _decompressed(landing):
+            for chunk in _source_bytes(landing):
                 stream.write(chunk)
     except psycopg.errors.DataError as error:
         detail = (error.diag.message_primary or str(error)).strip()
@@ -243,14 +290,19 @@ def load_file(
     """
     started = datetime.now(UTC)
     checksum, size = _fingerprint(landing)
-    previous = _previous_checksum(conn, landing.path)
-    if previous == checksum:
-        return LoadResult(landing.path, landing.entity.name, "skipped")
+    skipped = LoadResult(landing.path, landing.entity.name, "skipped")
+    if _previous_checksum(conn, landing.path) == checksum:
+        return skipped
     entity = landing.entity
     try:
         header = _read_header(landing)
         _check_header(landing, header)
         with conn.transaction():
+            # A second loader of the same file waits here, then finds the first one's ledger row.
+            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [landing.path])
+            previous = _previous_checksum(conn, landing.path)
+            if previous == checksum:
+                return skipped
             counts = _load_in_transaction(conn, landing, header, run_id, previous is not None)
             read, loaded, quarantined = counts
             if quarantined > tolerated_rows and quarantined / read > threshold:
@@ -279,7 +331,7 @@ def _load_in_transaction(
 ) -> tuple[int, int, int]:
     entity = landing.entity
     _copy_into_incoming(conn, landing, header)
-    conn.execute(_checked_rows_sql(entity, header))
+    conn.execute(_checked_rows_sql(entity, header, landing.logical_date))
     raw_table = sql.Identifier("raw", entity.name)
     quarantine_table = sql.Identifier("raw_quarantine", entity.name)
     if replace:
