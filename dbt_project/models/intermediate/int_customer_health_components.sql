@@ -1,25 +1,13 @@
 -- One row per customer active on the night being built, with each health component
 -- scored 0–100. A component without data takes its neutral score from the weights seed
 -- and raises its *_is_neutral flag, so no score is ever computed from NULLs.
-with active_items as (
-    select * from {{ ref('int_subscription_items_normalized') }}
-    where
-        start_date <= {{ as_of_date() }}
-        and (end_date is null or end_date > {{ as_of_date() }})
-),
-
-products as (
-    select * from {{ ref('stg_billing__products') }}
-),
-
-ownership as (
+with ownership as (
     select
-        active_items.customer_id,
-        max(active_items.quantity) filter (where products.pricing_unit = 'seat') as licensed_seats,
-        count(distinct active_items.product_id) as products_owned
-    from active_items
-    inner join products on active_items.product_id = products.product_id
-    group by active_items.customer_id
+        customer_id,
+        max(quantity) filter (where pricing_unit = 'seat') as licensed_seats,
+        count(*) as products_owned
+    from {{ ref('int_products_owned') }}
+    group by customer_id
 ),
 
 usage as (

@@ -127,18 +127,14 @@ def _check_header(landing: LandingFile, header: list[str]) -> None:
         log.warning("ignoring unknown columns", file=landing.path, columns=extra)
 
 
-def _value(column: Column, header: list[str]) -> sql.Composable:
-    """The raw text of a column, NULL when blank or absent from the file."""
-    if column.name not in header:
-        return sql.SQL("null::text")
-    return sql.SQL("nullif(btrim(i.{}), '')").format(sql.Identifier(column.name))
+def _value(column: Column) -> sql.Composable:
+    """A column of the checked rows: its trimmed text, NULL when blank or absent."""
+    return sql.SQL("c.{}").format(sql.Identifier(column.name))
 
 
-def _rules(
-    column: Column, header: list[str], file_date: date
-) -> list[tuple[sql.Composable, sql.Composable]]:
+def _rules(column: Column, file_date: date) -> list[tuple[sql.Composable, sql.Composable]]:
     """(condition that marks a row bad, reason) pairs for one column, in priority order."""
-    value = _value(column, header)
+    value = _value(column)
     rules: list[tuple[sql.Composable, sql.Composable]] = []
     if column.required:
         rules.append((sql.SQL("{} is null").format(value), sql.Literal("missing required value")))
@@ -192,8 +188,10 @@ def _rules(
     if column.references_customer:
         rules.append(
             (
+                # NOT IN over a small key list runs as one hashed subplan, not a lookup per row.
                 sql.SQL(
-                    "not exists (select 1 from raw.customers c where c.customer_id = {})"
+                    "{} not in (select c.customer_id from raw.customers c"
+                    " where c.customer_id is not null)"
                 ).format(value),
                 sql.SQL("format('unknown customer %L', {})").format(value),
             )
@@ -201,48 +199,85 @@ def _rules(
     return rules
 
 
-def _checked_rows_sql(entity: Entity, header: list[str], file_date: date) -> sql.Composed:
-    """One pass over the incoming rows giving each its first broken rule (or none)."""
-    key = sql.Identifier(entity.key)
-    whole_row = sql.SQL("md5(row({}) ::text)").format(
-        sql.SQL(", ").join(sql.Identifier(name) for name in header)
-    )
+def _ordered_rules(
+    entity: Entity, file_date: date
+) -> list[tuple[str, sql.Composable, sql.Composable]]:
+    """(field, condition, reason) of every rule, in the order a row's first failure is found."""
     key_column = next(c for c in entity.columns if c.name == entity.key)
     duplicate_rules = [
         (
-            sql.SQL("i._copies > 1 and i._conflict"),
+            sql.SQL("c._duplicate and c._conflict"),
             sql.Literal("key appears more than once in the file with different content"),
         ),
-        (sql.SQL("i._copies > 1 and i._nth > 1"), sql.Literal("exact duplicate of an earlier row")),
+        (sql.SQL("c._duplicate and c._nth > 1"), sql.Literal("exact duplicate of an earlier row")),
     ]
     # A bad key is reported as such before it is reported as a duplicate.
-    ordered = [(key_column.name, rule) for rule in _rules(key_column, header, file_date)]
-    ordered += [(entity.key, rule) for rule in duplicate_rules]
+    ordered = [(key_column.name, *rule) for rule in _rules(key_column, file_date)]
+    ordered += [(entity.key, *rule) for rule in duplicate_rules]
     ordered += [
-        (column.name, rule)
+        (column.name, *rule)
         for column in entity.columns
         if column is not key_column
-        for rule in _rules(column, header, file_date)
+        for rule in _rules(column, file_date)
     ]
+    return ordered
 
-    def case(outcome: int) -> sql.Composed:
-        return sql.SQL("case {} end").format(
-            sql.SQL(" ").join(
-                sql.SQL("when {} then {}").format(
-                    condition, sql.Literal(name) if outcome == 0 else reason
-                )
-                for name, (condition, reason) in ordered
-            )
+
+def _checked_rows_sql(entity: Entity, header: list[str], file_date: date) -> sql.Composed:
+    """One pass over the incoming rows giving each the number of its first broken rule.
+
+    Values are trimmed once; duplicate keys come from a hash aggregate, and only their rows
+    are hashed and ranked; the rule number is all a good row carries, the field and reason
+    text are produced for bad rows only (see ``_quarantine_sql``).
+    """
+    key = sql.Identifier(entity.key)
+    whole_row = sql.SQL("md5(row({})::text)").format(
+        sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(n)) for n in header)
+    )
+    cleaned = sql.SQL(", ").join(
+        sql.SQL("nullif(btrim(i.{0}), '') as {0}").format(sql.Identifier(c.name))
+        if c.name in header
+        else sql.SQL("null::text as {}").format(sql.Identifier(c.name))
+        for c in entity.columns
+    )
+    rule_number = sql.SQL("case {} end").format(
+        sql.SQL(" ").join(
+            sql.SQL("when {} then {}").format(condition, sql.Literal(number))
+            for number, (_, condition, _) in enumerate(_ordered_rules(entity, file_date), 1)
         )
-
+    )
     return sql.SQL(
         "create temp table _checked on commit drop as "
-        "select i.*, {field} as _field, {reason} as _reason from ("
-        "  select x.*, count(*) over w as _copies, row_number() over (w order by _line) as _nth,"
+        "with duplicate_keys as ("
+        "  select {key} from _incoming group by {key} having count(*) > 1"
+        "), duplicates as ("
+        "  select x._line, row_number() over (partition by x.{key} order by x._line) as _nth,"
         "         min({hash}) over w <> max({hash}) over w as _conflict"
-        "  from _incoming x window w as (partition by {key})"
-        ") i"
-    ).format(field=case(0), reason=case(1), hash=whole_row, key=key)
+        "  from _incoming x join duplicate_keys k on x.{key} = k.{key}"
+        "  window w as (partition by x.{key})"
+        "), cleaned as ("
+        "  select i._line, {cleaned}, d._line is not null as _duplicate,"
+        "         coalesce(d._nth, 1) as _nth, coalesce(d._conflict, false) as _conflict"
+        "  from _incoming i left join duplicates d on d._line = i._line"
+        ") select c.*, {rule} as _rule from cleaned c"
+    ).format(key=key, hash=whole_row, cleaned=cleaned, rule=rule_number)
+
+
+def _outcome_of_rule(entity: Entity, file_date: date) -> tuple[sql.Composed, sql.Composed]:
+    """The field and the reason text of the rule a bad row broke (``c._rule``)."""
+    rules = list(enumerate(_ordered_rules(entity, file_date), 1))
+    field = sql.SQL("case c._rule {} end").format(
+        sql.SQL(" ").join(
+            sql.SQL("when {} then {}").format(sql.Literal(n), sql.Literal(name))
+            for n, (name, _, _) in rules
+        )
+    )
+    reason = sql.SQL("case c._rule {} end").format(
+        sql.SQL(" ").join(
+            sql.SQL("when {} then {}").format(sql.Literal(n), text) for n, (_, _, text) in rules
+        )
+    )
+    return field, reason
 
 
 def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
@@ -254,7 +289,8 @@ def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
     return row[0] if row else None
 
 
-def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> None:
+def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> int:
+    """Stream the file into a temporary table of text columns; returns the rows read."""
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in header)
     conn.execute(
         sql.SQL(
@@ -266,13 +302,15 @@ def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: 
         "copy _incoming ({}) from stdin with (format csv, header true, encoding 'UTF8')"
     ).format(columns)
     try:
-        with conn.cursor().copy(copy) as stream:
+        cursor = conn.cursor()
+        with cursor.copy(copy) as stream:
             for chunk in _source_bytes(landing):
                 stream.write(chunk)
     except psycopg.errors.DataError as error:
         detail = (error.diag.message_primary or str(error)).strip()
         where = (error.diag.context or "").replace("COPY _incoming, ", "").strip()
         raise IngestError(f"{landing.path} {where}: {detail}") from error
+    return cursor.rowcount
 
 
 def load_file(
@@ -330,7 +368,7 @@ def _load_in_transaction(
     conn: psycopg.Connection, landing: LandingFile, header: list[str], run_id: str, replace: bool
 ) -> tuple[int, int, int]:
     entity = landing.entity
-    _copy_into_incoming(conn, landing, header)
+    read = _copy_into_incoming(conn, landing, header)
     conn.execute(_checked_rows_sql(entity, header, landing.logical_date))
     raw_table = sql.Identifier("raw", entity.name)
     quarantine_table = sql.Identifier("raw_quarantine", entity.name)
@@ -342,26 +380,30 @@ def _load_in_transaction(
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in entity.columns)
     meta = sql.SQL("_source_file, _line, _logical_date, _run_id")
     typed = sql.SQL(", ").join(
-        sql.SQL("{}::{}").format(_value(c, header), sql.SQL(c.type)) for c in entity.columns
+        sql.SQL("{}::{}").format(_value(c), sql.SQL(c.type)) for c in entity.columns
     )
     as_text = sql.SQL(", ").join(
         sql.SQL("i.{}").format(sql.Identifier(c.name)) if c.name in header else sql.SQL("null")
         for c in entity.columns
     )
-    params = [landing.path, landing.logical_date, run_id]
+    # Literals, not placeholders: the reason expressions use format()'s own % codes.
+    source = sql.SQL("{}, c._line, {}, {}").format(
+        sql.Literal(landing.path), sql.Literal(landing.logical_date), sql.Literal(run_id)
+    )
     loaded = conn.execute(
         sql.SQL(
-            "insert into {} ({}, {}) select {}, %s, i._line, %s, %s from _checked i "
-            "where i._reason is null"
-        ).format(raw_table, names, meta, typed),
-        params,
+            "insert into {} ({}, {}) select {}, {} from _checked c where c._rule is null"
+        ).format(raw_table, names, meta, typed, source)
     ).rowcount
+    if loaded == read:
+        return read, loaded, 0
+    # Quarantined rows keep their text exactly as received, with the rule they broke.
+    field, reason = _outcome_of_rule(entity, landing.logical_date)
     quarantined = conn.execute(
         sql.SQL(
-            "insert into {} ({}, {}, _field, _reason) select {}, %s, i._line, %s, %s, "
-            "i._field, i._reason from _checked i where i._reason is not null"
-        ).format(quarantine_table, names, meta, as_text),
-        params,
+            "insert into {} ({}, {}, _field, _reason) select {}, {}, {}, {} "
+            "from _checked c join _incoming i on i._line = c._line where c._rule is not null"
+        ).format(quarantine_table, names, meta, as_text, source, field, reason)
     ).rowcount
     return loaded + quarantined, loaded, quarantined
 

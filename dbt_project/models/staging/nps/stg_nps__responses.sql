@@ -1,7 +1,5 @@
 with source as (
-    select distinct on (response_id) *
-    from {{ source('nps', 'responses') }}
-    order by response_id asc, _logical_date desc, _line desc
+    {{ latest_version(source('nps', 'responses'), 'response_id') }}
 ),
 
 renamed as (

@@ -1,7 +1,5 @@
 with source as (
-    select distinct on (event_id) *
-    from {{ source('usage', 'events') }}
-    order by event_id asc, _logical_date desc, _line desc
+    {{ latest_version(source('usage', 'events'), 'event_id') }}
 ),
 
 renamed as (
