@@ -63,39 +63,55 @@ cross_sell as (
         affinity.lift desc, affinity.product_a asc
 ),
 
-upsell_seats as (
+owned_usage as (
+    -- What each owned product costs and how much of it was used in 30 days.
     select
         owned.customer_id,
-        'upsell_seats' as opportunity_type,
         owned.product_id,
-        ceil(owned.quantity * settings.upsell_seat_step) * products.list_price_monthly
-            as estimated_mrr,
-        format('%s of %s seats active in the last 30 days', usage.active_users_30d, owned.quantity)
-            as reason
+        owned.pricing_unit,
+        owned.quantity,
+        owned.usage_limit,
+        products.list_price_monthly,
+        usage.active_users_30d,
+        usage.usage_quantity_30d
     from owned
-    cross join settings
     inner join usage on owned.customer_id = usage.customer_id and owned.product_id = usage.product_id
     inner join products on owned.product_id = products.product_id
+),
+
+upsell_seats as (
+    select
+        owned_usage.customer_id,
+        'upsell_seats' as opportunity_type,
+        owned_usage.product_id,
+        ceil(owned_usage.quantity * settings.upsell_seat_step) * owned_usage.list_price_monthly
+            as estimated_mrr,
+        format(
+            '%s of %s seats active in the last 30 days',
+            owned_usage.active_users_30d, owned_usage.quantity
+        ) as reason
+    from owned_usage
+    cross join settings
     where
-        owned.pricing_unit = 'seat'
-        and usage.active_users_30d >= settings.upsell_usage_share * owned.quantity
+        owned_usage.pricing_unit = 'seat'
+        and owned_usage.active_users_30d >= settings.upsell_usage_share * owned_usage.quantity
 ),
 
 upsell_usage_limit as (
     select
-        owned.customer_id,
+        owned_usage.customer_id,
         'upsell_usage_limit' as opportunity_type,
-        owned.product_id,
-        products.list_price_monthly as estimated_mrr,
-        format('%s of the %s monthly usage limit used', usage.usage_quantity_30d, owned.usage_limit)
-            as reason
-    from owned
+        owned_usage.product_id,
+        owned_usage.list_price_monthly as estimated_mrr,
+        format(
+            '%s of the %s monthly usage limit used',
+            owned_usage.usage_quantity_30d, owned_usage.usage_limit
+        ) as reason
+    from owned_usage
     cross join settings
-    inner join usage on owned.customer_id = usage.customer_id and owned.product_id = usage.product_id
-    inner join products on owned.product_id = products.product_id
     where
-        owned.usage_limit is not null
-        and usage.usage_quantity_30d >= settings.upsell_usage_share * owned.usage_limit
+        owned_usage.usage_limit is not null
+        and owned_usage.usage_quantity_30d >= settings.upsell_usage_share * owned_usage.usage_limit
 ),
 
 annual_switch as (
