@@ -88,3 +88,10 @@ def capture_webhooks() -> Iterator[tuple[str, list[bytes]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run the `customer-health` command line for real, as an operator would."""
+    return subprocess.run(
+        [str(BIN / "customer-health"), *args], env=env, capture_output=True, text=True, timeout=600
+    )

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import BIN, table_checksums
+from tests.helpers import BIN, cli, table_checksums
 
 FIRST, SECOND = date(2026, 10, 30), date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=120, end_date=SECOND, seed=5)
@@ -45,12 +45,6 @@ def db(url, env) -> psycopg.Connection:
     assert first.returncode == 0, first.stderr[-3000:]
     with psycopg.connect(url.rsplit("/", 1)[0] + "/faults", autocommit=True) as connection:
         yield connection
-
-
-def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "customer-health"), *args], env=env, capture_output=True, text=True, timeout=600
-    )
 
 
 def start_cli(env: dict, *args: str) -> subprocess.Popen:

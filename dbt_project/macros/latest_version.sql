@@ -1,7 +1,10 @@
-{#- Raw billing and support tables keep every restatement of a key; staging wants the
-    latest one: the row from the newest file, and the last line of that file. -#}
+{#- Raw tables keep every restatement of a key, from every file loaded so far; staging wants
+    the latest one as of the night being built: the row from the newest file dated up to that
+    night, and the last line of that file. Files dated after the night are ignored, so a
+    rerun or backfill of an earlier night sees exactly what that night saw. -#}
 {% macro latest_version(relation, key) -%}
     select distinct on ({{ key }}) *
     from {{ relation }}
+    where _logical_date <= {{ as_of_date() }}
     order by {{ key }}, _logical_date desc, _line desc
 {%- endmacro %}
