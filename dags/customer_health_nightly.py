@@ -21,15 +21,14 @@ Configuration comes from the environment (see the README); the logic lives in th
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from customer_health.orchestration import alert_on_failure, retry_policy
+from customer_health.assets import PUBLISHED
+from customer_health.orchestration import default_task_args
 
 TIMEZONE = os.environ.get("NIGHTLY_TIMEZONE", "UTC")
-PUBLISHED = Asset(name="analytics.customer_health", uri="customer-health://analytics")
 
 
 @dag(
@@ -40,14 +39,7 @@ PUBLISHED = Asset(name="analytics.customer_health", uri="customer-health://analy
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=os.environ.get("NIGHTLY_CATCHUP", "false").lower() == "true",
     max_active_runs=1,
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "retry_policy": retry_policy(),
-        "on_failure_callback": alert_on_failure,
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=default_task_args(),
     tags=["customer-health"],
     doc_md=__doc__,
 )

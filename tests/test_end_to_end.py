@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from tests.helpers import BIN, NIGHT, TEST_DATA, table_checksums
+from tests.helpers import BIN, NIGHT, TEST_DATA, capture_webhooks, table_checksums
 
 PUBLISHED_TABLES = {
     "customer_360",
@@ -255,6 +257,37 @@ def test_publish_log_records_the_night(conn):
     assert set(counts) == PUBLISHED_TABLES
     assert gates["raw"]["success"] and gates["marts"]["success"]
     assert 0 < duration < 600
+
+
+def test_the_published_asset_event_carries_row_counts(airflow_env):
+    import json
+    import sqlite3
+
+    database = Path(airflow_env["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(database) as airflow_db:
+        extras = airflow_db.execute(
+            "select e.extra from asset_event e join asset a on a.id = e.asset_id"
+            " where a.name = 'analytics.customer_health'"
+        ).fetchall()
+    assert len(extras) == 1
+    assert set(json.loads(extras[0][0])["row_counts"]) == PUBLISHED_TABLES
+
+
+def test_the_digest_dag_sends_who_needs_attention(airflow_env):
+    with capture_webhooks() as (webhook_url, received):
+        result = subprocess.run(
+            [str(BIN / "airflow"), "dags", "test", "customer_health_digest"],
+            env={**airflow_env, "ALERT_WEBHOOK_URL": webhook_url},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stdout[-3000:]
+    digest = json.loads(received[0])
+    assert digest["kind"] == "daily_digest"
+    assert digest["details"]["night"] == NIGHT.isoformat()
+    assert digest["details"]["at_risk"]
+    assert all(c["band"] in ("red", "yellow") for c in digest["details"]["at_risk"])
 
 
 def test_rerunning_the_night_from_the_cli_gives_identical_tables(conn, airflow_env):

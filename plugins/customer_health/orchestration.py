@@ -62,3 +62,15 @@ def alert_on_failure(context: Any) -> None:
         ),
         notifiers_for(load_settings()),
     )
+
+
+def default_task_args() -> dict[str, Any]:
+    """Task defaults every DAG of the project shares: retries, backoff, policy, timeout, alerts."""
+    return {
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "retry_policy": retry_policy(),
+        "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": alert_on_failure,
+    }

@@ -45,10 +45,23 @@ def test_dag_files_parse_in_under_a_second(dagbag):
         assert stat.duration.total_seconds() < 1.0, stat
 
 
+def test_every_dag_follows_team_policy(dagbag):
+    assert set(dagbag.dag_ids) == {"customer_health_nightly", "customer_health_digest"}
+    for dag in dagbag.dags.values():
+        assert dag.max_active_runs == 1 and dag.tags and dag.doc_md, dag.dag_id
+        for task in dag.tasks:
+            assert task.retries >= 1 and task.retry_policy is not None, task.task_id
+            assert task.execution_timeout is not None, task.task_id
+
+
+def test_digest_runs_when_the_nightly_dag_publishes(dagbag):
+    digest = dagbag.dags["customer_health_digest"]
+    assets = digest.timetable.asset_condition.objects
+    assert [asset.name for asset in assets] == ["analytics.customer_health"]
+
+
 def test_nightly_dag_policy(dagbag):
     dag = dagbag.dags["customer_health_nightly"]
-    assert dag.max_active_runs == 1
-    assert dag.tags and dag.doc_md
     assert [t.task_id for t in dag.topological_sort()] == [
         "ingest",
         "validate_raw",
