@@ -11,7 +11,8 @@ Turns one night's billing, usage, NPS and support files into the published
 4. **validate_marts** — the `marts_gate` checkpoint on that schema (Data Docs per run);
 5. **publish** — atomic swap of the run's schema for `analytics`, alerts on health
    band drops; emits the `analytics.customer_health` asset;
-6. **summarize** — row counts and the customers most at risk, in the task log.
+6. **summarize** — records the run in `ops.run_log`; row counts and the customers most at
+   risk in the task log.
 
 A failed step stops the run before publishing: yesterday's tables stay readable.
 Configuration comes from the environment (see the README); the logic lives in the
@@ -92,17 +93,31 @@ def customer_health_nightly():
         return result
 
     @task
-    def summarize(published: dict, marts_gate: dict) -> dict:
+    def summarize(
+        ingested: dict, raw_gate: dict, built: dict, marts_gate: dict, published: dict, **context
+    ) -> dict:
+        from customer_health.orchestration import night_of
         from customer_health.pipeline import summarize as describe_published
+        from customer_health.run_log import record_run
         from customer_health.settings import load_settings
 
-        return describe_published(load_settings(), marts_gate.get("data_docs"))
+        settings = load_settings()
+        stages = {
+            "ingest": ingested,
+            "validate_raw": raw_gate,
+            "build": built,
+            "validate_marts": marts_gate,
+            "publish": published,
+        }
+        record_run(settings, context["run_id"], night_of(context, TIMEZONE), "published", stages)
+        return describe_published(settings, marts_gate.get("data_docs"))
 
     ingested = ingest()
     raw_gate = validate_raw(ingested)
     built = build(raw_gate)
     marts_gate = validate_marts(built)
-    summarize(publish(built, raw_gate, marts_gate, ingested), marts_gate)
+    published = publish(built, raw_gate, marts_gate, ingested)
+    summarize(ingested, raw_gate, built, marts_gate, published)
 
 
 customer_health_nightly()

@@ -259,6 +259,16 @@ def test_publish_log_records_the_night(conn):
     assert 0 < duration < 600
 
 
+def test_the_run_log_records_every_stage_of_the_night(conn):
+    status, stages = conn.execute(
+        "select status, stages from ops.run_log order by run_log_id limit 1"
+    ).fetchone()
+    assert status == "published"
+    assert set(stages) == {"ingest", "validate_raw", "build", "validate_marts", "publish"}
+    assert all(stage["seconds"] >= 0 for stage in stages.values())
+    assert stages["ingest"]["rows_loaded"] > 0 and stages["validate_marts"]["success"]
+
+
 def test_the_published_asset_event_carries_row_counts(airflow_env):
     import json
     import sqlite3

@@ -120,6 +120,10 @@ def test_a_failed_mart_gate_leaves_analytics_untouched(db, env, url):
     assert table_checksums(db) == before
     assert bi_can_read(url) > 0
     assert len(build_schemas(db)) == 1  # the failed night's schema is kept for inspection
+    assert db.execute(
+        "select status, failed_step from ops.run_log order by run_log_id desc limit 1"
+    ).fetchone() == ("failed", "validate_marts")
+    assert "FAILED at validate_marts" in cli(env, "status").stdout
     # The export is corrected: the changed file replaces its rows and the night publishes.
     implausible.write_text(
         header + f"SI-BULK-1,{customer},P-CORE,business,5,30,USD,month,0,2026-10-01,,,active\n"

@@ -164,6 +164,26 @@ def _print_summary(settings, result: dict) -> None:
     )
 
 
+@app.command()
+def status(limit: Annotated[int, typer.Option(help="how many runs")] = 10) -> None:
+    """Print the last runs: night, outcome, rows loaded and quarantined, time per step."""
+    from customer_health.run_log import recent_runs
+
+    for run in recent_runs(load_settings(), limit):
+        stages = run["stages"]
+        ingest = stages.get("ingest", {})
+        seconds = "  ".join(
+            f"{name} {stage.get('seconds', '?')}s" for name, stage in stages.items()
+        )
+        outcome = (
+            run["status"] if run["status"] == "published" else f"FAILED at {run['failed_step']}"
+        )
+        typer.echo(
+            f"{run['logical_date']}  {outcome:<28} loaded {ingest.get('rows_loaded', 0):>9,}"
+            f"  quarantined {ingest.get('rows_quarantined', 0):>6,}  {seconds}  {run['run_id']}"
+        )
+
+
 @warehouse_app.command("start")
 def warehouse_start() -> None:
     """Start the embedded PostgreSQL (initialised on first use) and print its URL."""

@@ -45,10 +45,12 @@ def retry_policy():
 
 
 def alert_on_failure(context: Any) -> None:
-    """Failure callback: tell people which task failed, why, and where its log is."""
+    """Failure callback: tell people which task failed, why and where its log is; log the run."""
     from customer_health.alerts.notify import Alert, notifiers_for, send
+    from customer_health.run_log import record_run
     from customer_health.settings import load_settings
 
+    settings = load_settings()
     task_instance = context["ti"]
     send(
         Alert(
@@ -60,8 +62,17 @@ def alert_on_failure(context: Any) -> None:
                 "log_url": getattr(task_instance, "log_url", None),
             },
         ),
-        notifiers_for(load_settings()),
+        notifiers_for(settings),
     )
+    if task_instance.dag_id == "customer_health_nightly":
+        record_run(
+            settings,
+            context.get("run_id"),
+            night_of(context, settings.timezone),
+            "failed",
+            {},
+            failed_step=task_instance.task_id,
+        )
 
 
 def default_task_args() -> dict[str, Any]:

@@ -8,6 +8,7 @@ and returns a small JSON-able summary (what Airflow passes between tasks through
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 
@@ -22,6 +23,7 @@ from customer_health.ingest.landing import discover
 from customer_health.ingest.loader import load_file
 from customer_health.publish.swap import publish
 from customer_health.quality.gates import enforce, run_gate
+from customer_health.run_log import record_run
 from customer_health.settings import Settings
 from customer_health.transform.dbt import run_dbt
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
@@ -50,7 +52,7 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     history, later nights load the new day plus any late or corrected files. A file that
     cannot be loaded does not stop the others; the step fails at the end, naming them all.
     """
-    started = datetime.now(UTC)
+    started, clock = datetime.now(UTC), time.monotonic()
     files = discover(settings.landing_path, logical_date)
     totals = {
         "started_at": started.isoformat(),
@@ -85,6 +87,7 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
             totals["rows_quarantined"] += result.rows_quarantined
             if result.status == "loaded" and landing.logical_date < logical_date:
                 totals["late_files"] += 1
+    totals["seconds"] = round(time.monotonic() - clock, 1)
     log.info("ingested", **totals)
     if errors:
         raise IngestError(
@@ -108,8 +111,13 @@ def _embedded_bi_password(settings: Settings) -> str | None:
 
 def _gate(settings: Settings, checkpoint: str, schema: str, run_id: str) -> dict:
     """Run a checkpoint; on failure alert everyone, then stop the run."""
+    clock = time.monotonic()
     gate = run_gate(settings, warehouse_url(settings), checkpoint, schema, run_id)
-    summary = {**gate.summary(), "data_docs": str(gate.data_docs) if gate.data_docs else None}
+    summary = {
+        **gate.summary(),
+        "data_docs": str(gate.data_docs) if gate.data_docs else None,
+        "seconds": round(time.monotonic() - clock, 1),
+    }
     try:
         enforce(gate)
     except QualityGateError as error:
@@ -131,13 +139,18 @@ def validate_raw(settings: Settings, run_id: str) -> dict:
 
 def build(settings: Settings, logical_date: date, run_id: str) -> dict:
     """Build the marts from scratch into this run's own schema."""
+    clock = time.monotonic()
     schema = build_schema_for(settings, logical_date, run_id)
     url = warehouse_url(settings)
     with connect(settings, autocommit=True) as conn:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
     # dbt unit tests check logic, not data: `make test` runs them, the night does not.
     results = run_dbt(settings, url, ["build", "--exclude", "test_type:unit"], logical_date, schema)
-    summary: dict = {"nodes": len(results), "build_schema": schema}
+    summary: dict = {
+        "nodes": len(results),
+        "build_schema": schema,
+        "seconds": round(time.monotonic() - clock, 1),
+    }
     for result in results:
         summary[result.status] = summary.get(result.status, 0) + 1
     return summary
@@ -159,6 +172,7 @@ def publish_marts(
 
     ``run_started_at`` is the ingest step's start (ISO), for the publish log's duration.
     """
+    clock = time.monotonic()
     with connect(settings, autocommit=True) as conn:
         drops = band_drops(conn, build_schema, settings.publish_schema)
         result = publish(
@@ -187,6 +201,7 @@ def publish_marts(
         "pruned_backups": result.pruned,
         "dropped_build_schemas": stale,
         "band_drops": len(drops),
+        "seconds": round(time.monotonic() - clock, 1),
     }
 
 
@@ -239,23 +254,28 @@ def summarize(settings: Settings, data_docs: str | None = None) -> dict:
 def run_night(settings: Settings, logical_date: date, run_id: str | None = None) -> dict:
     """The whole night without a scheduler, in the same steps as the DAG's tasks."""
     run_id = run_id or new_run_id(logical_date)
-    with connect(settings, autocommit=True) as lock_conn:
-        # One night at a time per warehouse, whoever starts it.
-        lock_conn.execute("select pg_advisory_lock(hashtext('customer_health.night'))")
-        ingested = ingest(settings, logical_date, run_id)
-        raw_gate = validate_raw(settings, run_id)
-        built = build(settings, logical_date, run_id)
-        marts_gate = validate_marts(settings, built["build_schema"], run_id)
-        gates = {"raw": raw_gate, "marts": marts_gate}
-        published = publish_marts(
-            settings, logical_date, run_id, built["build_schema"], gates, ingested["started_at"]
-        )
-    summary = summarize(settings, marts_gate.get("data_docs"))
-    return {
-        "run_id": run_id,
-        "ingest": ingested,
-        "gates": gates,
-        "build": built,
-        "publish": published,
-        "summary": summary,
-    }
+    stages: dict = {}
+    step = "ingest"
+    try:
+        with connect(settings, autocommit=True) as lock_conn:
+            # One night at a time per warehouse, whoever starts it.
+            lock_conn.execute("select pg_advisory_lock(hashtext('customer_health.night'))")
+            stages["ingest"] = ingest(settings, logical_date, run_id)
+            step = "validate_raw"
+            stages["validate_raw"] = validate_raw(settings, run_id)
+            step = "build"
+            stages["build"] = build(settings, logical_date, run_id)
+            step = "validate_marts"
+            schema = stages["build"]["build_schema"]
+            stages["validate_marts"] = validate_marts(settings, schema, run_id)
+            step = "publish"
+            gates = {"raw": stages["validate_raw"], "marts": stages["validate_marts"]}
+            stages["publish"] = publish_marts(
+                settings, logical_date, run_id, schema, gates, stages["ingest"]["started_at"]
+            )
+    except Exception:
+        record_run(settings, run_id, logical_date, "failed", stages, failed_step=step)
+        raise
+    record_run(settings, run_id, logical_date, "published", stages)
+    summary = summarize(settings, stages["validate_marts"].get("data_docs"))
+    return {"run_id": run_id, **stages, "summary": summary}

@@ -38,6 +38,15 @@ create table if not exists ops.load_ledger (
     finished_at timestamptz not null default clock_timestamp()
 );
 create index if not exists load_ledger_file on ops.load_ledger (file_path, finished_at);
+create table if not exists ops.run_log (
+    run_log_id bigint generated always as identity primary key,
+    run_id text not null,
+    logical_date date,
+    status text not null check (status in ('published', 'failed')),
+    failed_step text,
+    stages jsonb not null,
+    recorded_at timestamptz not null default clock_timestamp()
+);
 create table if not exists ops.publish_log (
     publish_id bigint generated always as identity primary key,
     action text not null default 'publish' check (action in ('publish', 'rollback')),
