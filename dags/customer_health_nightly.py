@@ -21,24 +21,23 @@ Configuration comes from the environment (see the README); the logic lives in th
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from customer_health.assets import PUBLISHED
 from customer_health.orchestration import default_task_args
+from customer_health.settings import load_settings
 
-TIMEZONE = os.environ.get("NIGHTLY_TIMEZONE", "UTC")
+# Reads environment variables only: no database, no network at parse time.
+SETTINGS = load_settings()
+TIMEZONE = SETTINGS.timezone
 
 
 @dag(
     dag_id="customer_health_nightly",
-    schedule=CronDataIntervalTimetable(
-        os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *"), timezone=TIMEZONE
-    ),
+    schedule=CronDataIntervalTimetable(SETTINGS.schedule, timezone=TIMEZONE),
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
-    catchup=os.environ.get("NIGHTLY_CATCHUP", "false").lower() == "true",
+    catchup=SETTINGS.catchup,
     max_active_runs=1,
     default_args=default_task_args(),
     tags=["customer-health"],

@@ -52,6 +52,7 @@ class Settings:
     lock_timeout: str
     schedule: str
     timezone: str
+    catchup: bool
     reports_dir: Path
     alert_webhook_url: str | None
     alert_email_to: str | None
@@ -84,6 +85,7 @@ def load_settings() -> Settings:
         lock_timeout=os.environ.get("PUBLISH_LOCK_TIMEOUT", "30s"),
         schedule=os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *"),
         timezone=os.environ.get("NIGHTLY_TIMEZONE", "UTC"),
+        catchup=os.environ.get("NIGHTLY_CATCHUP", "false").lower() == "true",
         reports_dir=_env_path("REPORTS_DIR", home / "data" / "reports"),
         alert_webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         alert_email_to=os.environ.get("ALERT_EMAIL_TO") or None,

@@ -96,3 +96,25 @@ def test_data_errors_fail_fast_and_lock_timeouts_retry(dagbag):
         assert policy.evaluate(error, 1, 3).action == RetryAction.FAIL
     assert policy.evaluate(PublishLockTimeout("x"), 1, 3).action == RetryAction.RETRY
     assert policy.evaluate(ConnectionError("x"), 1, 3).action == RetryAction.DEFAULT
+
+
+def test_nightly_schedule_comes_from_the_settings(tmp_path):
+    script = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(DAGS)!r})\n"
+        "timetable = bag.dags['customer_health_nightly'].timetable\n"
+        "print(timetable.expression, timetable.timezone)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "AIRFLOW_HOME": str(tmp_path),
+            "NIGHTLY_SCHEDULE": "30 3 * * *",
+            "NIGHTLY_TIMEZONE": "Europe/Berlin",
+        },
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "30 3 * * * Europe/Berlin"
