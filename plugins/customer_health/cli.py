@@ -134,6 +134,7 @@ def summary(
 def _print_summary(settings, result: dict) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
+    from customer_health.warehouse import embedded
     from customer_health.warehouse.connection import warehouse_url
 
     typer.echo(
@@ -152,7 +153,7 @@ def _print_summary(settings, result: dict) -> None:
     password_hint = (
         "$BI_READER_PASSWORD"
         if settings.bi_reader_password or settings.warehouse_url
-        else f"in {settings.embedded_dir / 'bi_reader.password'}"
+        else f"in {embedded.server_for(settings).bi_password_file}"
     )
     typer.echo(
         "\nConnect a BI tool (read-only, sees the published schema only):\n"

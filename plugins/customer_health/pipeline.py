@@ -26,6 +26,7 @@ from customer_health.quality.gates import enforce, run_gate
 from customer_health.run_log import record_run
 from customer_health.settings import Settings
 from customer_health.transform.dbt import run_dbt
+from customer_health.warehouse import embedded
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import connect, warehouse_url
 
@@ -66,9 +67,7 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     }
     errors: list[str] = []
     with connect(settings, autocommit=True) as conn:
-        ensure_warehouse_objects(
-            conn, settings.bi_reader_password or _embedded_bi_password(settings)
-        )
+        ensure_warehouse_objects(conn, _bi_password(settings))
         for landing in tqdm(files, desc="ingesting landing files", unit="file", leave=False):
             try:
                 result = load_file(
@@ -96,17 +95,11 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     return totals
 
 
-def _embedded_bi_password(settings: Settings) -> str | None:
-    """The embedded warehouse keeps a generated BI password next to its data folder."""
-    if settings.warehouse_url:
-        return None
-    path = settings.embedded_dir / "bi_reader.password"
-    if not path.exists():
-        import secrets
-
-        path.write_text(secrets.token_urlsafe(18) + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
+def _bi_password(settings: Settings) -> str | None:
+    """BI_READER_PASSWORD when set; the embedded warehouse generates one of its own."""
+    if settings.bi_reader_password or settings.warehouse_url:
+        return settings.bi_reader_password
+    return embedded.server_for(settings).bi_password()
 
 
 def _gate(settings: Settings, checkpoint: str, schema: str, run_id: str) -> dict:

@@ -39,12 +39,23 @@ class EmbeddedServer:
         return self.root / "superuser.password"
 
     @property
+    def bi_password_file(self) -> Path:
+        return self.root / "bi_reader.password"
+
+    @property
     def log_file(self) -> Path:
         return self.pgdata / "server.log"
 
     def url(self, database: str) -> str:
         password = self.password_file.read_text().strip()
         return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def bi_password(self) -> str:
+        """The read-only BI role's password, generated on first use and kept beside the data."""
+        if not self.bi_password_file.exists():
+            self.bi_password_file.write_text(secrets.token_urlsafe(18) + "\n")
+            self.bi_password_file.chmod(0o600)
+        return self.bi_password_file.read_text().strip()
 
 
 def server_for(settings: Settings) -> EmbeddedServer:
