@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from customer_health.errors import QualityGateError
 from customer_health.pipeline import validate_marts, validate_raw
+from customer_health.quality.gates import latest_data_docs
 from customer_health.settings import load_settings
 from tests.helpers import capture_webhooks, table_checksums
 
@@ -16,6 +18,7 @@ def test_raw_gate_passes_on_loaded_data_with_a_report_per_run(settings, publishe
     summary = validate_raw(settings, "test-raw-gate")
     assert summary["success"] and summary["expectations"] >= 70
     assert "test-raw-gate" in summary["data_docs"]
+    assert latest_data_docs(settings) == Path(summary["data_docs"])
 
 
 def test_mart_gate_names_the_failing_expectation_and_alerts(conn, published_night, monkeypatch):

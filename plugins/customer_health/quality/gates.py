@@ -73,10 +73,9 @@ def data_docs_index(project: Path) -> Path:
 
 
 def latest_data_docs(settings: Settings) -> Path | None:
-    found = sorted(
-        settings.reports_dir.glob("*/gx/uncommitted/data_docs/local_site/index.html"),
-        key=lambda p: p.stat().st_mtime,
-    )
+    """The newest run's quality report, wherever its run's project copy is."""
+    pattern = data_docs_index(Path("*") / "gx")
+    found = sorted(settings.reports_dir.glob(str(pattern)), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
 
