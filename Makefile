@@ -20,7 +20,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install demo test lint format lock warehouse-stop clean bench-ingest
+.PHONY: install demo test lint format lock warehouse-stop clean bench-ingest bench-incremental
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -68,3 +68,7 @@ clean: warehouse-stop
 bench-ingest: install
 	$(BIN)/customer-health warehouse start
 	$(BIN)/python bench/ingest.py --rows 5000000
+
+bench-incremental: install
+	$(BIN)/customer-health warehouse start
+	$(BIN)/python bench/incremental.py --scale-factor 0.1

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from customer_health.settings import PROJECT_HOME
 from customer_health.synthetic.generator import GeneratorConfig
 
 NIGHT = date(2026, 11, 26)
@@ -94,4 +95,24 @@ def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     """Run the `customer-health` command line for real, as an operator would."""
     return subprocess.run(
         [str(BIN / "customer-health"), *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def dbt(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """The dbt CLI on this project, in a process of its own (dbt keeps global state)."""
+    project = str(PROJECT_HOME / "dbt_project")
+    return subprocess.run(
+        [
+            str(BIN / "dbt"),
+            "--no-use-colors",
+            *args,
+            "--project-dir",
+            project,
+            "--profiles-dir",
+            project,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )

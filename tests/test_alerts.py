@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
-from customer_health.alerts.band_drops import band_drops
+from customer_health.alerts.band_drops import mark_sent, unsent_band_drops
 from customer_health.alerts.notify import Alert, LogNotifier, WebhookNotifier, send
-from tests.helpers import capture_webhooks
+from tests.helpers import NIGHT, capture_webhooks
 
 
 def test_webhook_receives_the_alert_as_json():
@@ -28,34 +29,24 @@ def test_an_unreachable_target_is_logged_and_the_others_still_get_the_alert():
     assert len(received) == 1
 
 
-def test_band_drops_compare_tonight_with_what_bi_sees(conn, published_night):
+def test_each_band_drop_is_notified_once_and_old_drops_are_not_replayed(conn, published_night):
     conn.execute("drop schema if exists band_drop_test cascade; create schema band_drop_test")
     conn.execute(
-        "create table band_drop_test.dim_customer_health as "
-        "select * from analytics.dim_customer_health"
+        "create table band_drop_test.fct_health_alerts as "
+        "select * from analytics.fct_health_alerts limit 0"
     )
-
-    def first_in(band: str) -> str:
-        return conn.execute(
-            "select min(customer_id) from analytics.dim_customer_health where health_band = %s",
-            [band],
-        ).fetchone()[0]
-
-    green, yellow = first_in("green"), first_in("yellow")
-    conn.execute(
-        "update band_drop_test.dim_customer_health set health_band = 'red', health_score = 12 "
-        "where customer_id in (%s, %s)",
-        [green, yellow],
-    )
-    conn.execute(  # an improvement is not a drop
-        "update band_drop_test.dim_customer_health set health_band = 'green' "
-        "where health_band = 'yellow' and customer_id <> %s",
-        [yellow],
-    )
-    drops = band_drops(conn, "band_drop_test", "analytics")
-    assert {(d.customer_id, d.from_band, d.to_band) for d in drops} == {
-        (green, "green", "red"),
-        (yellow, "yellow", "red"),
-    }
-    assert band_drops(conn, "band_drop_test", "no_such_schema") == []
+    for customer, days_before in [("T-TONIGHT", 0), ("T-LAST-WEEK", 6), ("T-LAST-MONTH", 30)]:
+        day = NIGHT - timedelta(days=days_before)
+        conn.execute(
+            "insert into band_drop_test.fct_health_alerts (alert_id, customer_id, alert_date,"
+            " from_band, to_band, health_score, drivers) values (%s, %s, %s, 'green', 'yellow',"
+            " 55, 'usage_depth -10.0')",
+            [f"{customer}:{day}", customer, day],
+        )
+    drops = unsent_band_drops(conn, "band_drop_test", NIGHT)
+    assert {d.customer_id for d in drops} == {"T-TONIGHT", "T-LAST-WEEK"}
+    assert mark_sent(conn, drops, "test-run-1") == drops
+    assert mark_sent(conn, drops, "test-run-2") == []  # a second sender gets nothing to send
+    assert unsent_band_drops(conn, "band_drop_test", NIGHT) == []
+    conn.execute("delete from ops.health_alerts_sent where customer_id like 'T-%'")
     conn.execute("drop schema band_drop_test cascade")

@@ -5,13 +5,15 @@ Real CLI runs (`backfill` and `run`, the DAG's steps) in two databases of this m
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import date, timedelta
 
 import psycopg
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import cli, table_checksums
+from customer_health.transform.dbt import dbt_environment, dbt_vars
+from tests.helpers import cli, dbt, table_checksums
 
 FIRST, LAST = date(2026, 10, 27), date(2026, 10, 31)
 THIRD = FIRST + timedelta(days=2)
@@ -47,6 +49,27 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
             ).fetchall()
         ]
     assert nights == [FIRST + timedelta(days=n) for n in range(5)]
+
+    # The incremental models after one full night and four incremental ones equal a full
+    # rebuild of the same night from the same raw data.
+    with psycopg.connect(replayed_url) as conn:
+        incremental = table_checksums(conn, "core")
+        assert conn.execute(
+            "select count(*) from core.int_customer_health_daily where health_date = %s", [LAST]
+        ).fetchone()[0]
+    rebuild = dbt(
+        "run",
+        "--select",
+        "int_usage_daily int_customer_health_daily",
+        "--full-refresh",
+        "--vars",
+        json.dumps(dbt_vars(LAST)),
+        env={**os.environ, **dbt_environment(replayed_url, "full_refresh_check")},
+    )
+    assert rebuild.returncode == 0, rebuild.stdout[-3000:]
+    with psycopg.connect(replayed_url) as conn:
+        assert set(incremental) == {"int_usage_daily", "int_customer_health_daily"}
+        assert table_checksums(conn, "core") == incremental
 
     # Night 3's usage export is corrected after the fact: its last 25 events were bogus.
     events = landing / "usage" / THIRD.isoformat() / "events.csv"

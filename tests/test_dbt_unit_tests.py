@@ -5,35 +5,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from decimal import Decimal
 
 import yaml
 
 from customer_health.settings import PROJECT_HOME
 from customer_health.transform.dbt import dbt_environment
-from tests.helpers import BIN
+from tests.helpers import dbt
 
 REVENUE_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/_revenue__models.yml"
-
-
-def dbt(*args: str, env: dict) -> subprocess.CompletedProcess:
-    project = str(PROJECT_HOME / "dbt_project")
-    return subprocess.run(
-        [
-            str(BIN / "dbt"),
-            "--no-use-colors",
-            *args,
-            "--project-dir",
-            project,
-            "--profiles-dir",
-            project,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_dbt_unit_tests_pass(url, scratch_conn):

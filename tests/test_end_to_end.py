@@ -17,7 +17,9 @@ PUBLISHED_TABLES = {
     "customer_360",
     "dim_customers",
     "dim_customer_health",
+    "fct_customer_health_daily",
     "fct_expansion_opportunities",
+    "fct_health_alerts",
     "fct_mrr",
     "fct_mrr_movements",
     "fct_net_revenue_retention",
@@ -26,6 +28,7 @@ PUBLISHED_TABLES = {
     "fct_renewals_upcoming",
     "fct_white_space",
     "fct_white_space_by_segment",
+    "health_score_backtest",
 }
 
 
@@ -301,17 +304,23 @@ def test_the_digest_dag_sends_who_needs_attention(airflow_env):
 
 
 def test_rerunning_the_night_from_the_cli_gives_identical_tables(conn, airflow_env):
-    before = table_checksums(conn)
+    before, core_before = table_checksums(conn), table_checksums(conn, "core")
     ledger_rows = conn.execute("select count(*) from ops.load_ledger").fetchone()[0]
-    result = subprocess.run(
-        [str(BIN / "customer-health"), "run", "--date", NIGHT.isoformat()],
-        env=airflow_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    alerts_sent = conn.execute("select count(*) from ops.health_alerts_sent").fetchone()[0]
+    with capture_webhooks() as (webhook_url, received):
+        result = subprocess.run(
+            [str(BIN / "customer-health"), "run", "--date", NIGHT.isoformat()],
+            env={**airflow_env, "ALERT_WEBHOOK_URL": webhook_url},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert result.returncode == 0, result.stderr[-3000:]
     assert table_checksums(conn) == before
+    assert table_checksums(conn, "core") == core_before
+    # Band drops already notified are not notified again.
+    assert conn.execute("select count(*) from ops.health_alerts_sent").fetchone()[0] == alerts_sent
+    assert not [body for body in received if json.loads(body)["kind"] == "health_band_drop"]
     # Every file was skipped: same checksums, nothing new in the ledger.
     assert conn.execute("select count(*) from ops.load_ledger").fetchone()[0] == ledger_rows
     publishes = conn.execute(

@@ -16,11 +16,11 @@ import structlog
 from psycopg import sql
 from tqdm import tqdm
 
-from customer_health.alerts.band_drops import band_drops
+from customer_health.alerts.band_drops import mark_sent, unsent_band_drops
 from customer_health.alerts.notify import Alert, notifiers_for, send
 from customer_health.errors import IngestError, QualityGateError
 from customer_health.ingest.landing import discover
-from customer_health.ingest.loader import load_file
+from customer_health.ingest.loader import earliest_date_loaded, load_file
 from customer_health.publish.swap import publish
 from customer_health.quality.gates import enforce, run_gate
 from customer_health.run_log import record_run
@@ -137,11 +137,20 @@ def build(settings: Settings, logical_date: date, run_id: str) -> dict:
     url = warehouse_url(settings)
     with connect(settings, autocommit=True) as conn:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+        reprocess_from = earliest_date_loaded(conn, run_id)
     # dbt unit tests check logic, not data: `make test` runs them, the night does not.
-    results = run_dbt(settings, url, ["build", "--exclude", "test_type:unit"], logical_date, schema)
+    results = run_dbt(
+        settings,
+        url,
+        ["build", "--exclude", "test_type:unit"],
+        logical_date,
+        schema,
+        reprocess_from=reprocess_from,
+    )
     summary: dict = {
         "nodes": len(results),
         "build_schema": schema,
+        "reprocess_from": reprocess_from.isoformat() if reprocess_from else None,
         "seconds": round(time.monotonic() - clock, 1),
     }
     for result in results:
@@ -167,7 +176,7 @@ def publish_marts(
     """
     clock = time.monotonic()
     with connect(settings, autocommit=True) as conn:
-        drops = band_drops(conn, build_schema, settings.publish_schema)
+        drops = unsent_band_drops(conn, build_schema, logical_date)
         result = publish(
             conn,
             settings,
@@ -177,6 +186,7 @@ def publish_marts(
             gate_results=gates,
             started=datetime.fromisoformat(run_started_at),
         )
+        drops = mark_sent(conn, drops, run_id)
         stale = _drop_failed_build_schemas(conn, settings)
     if drops:
         send(

@@ -437,3 +437,12 @@ def _record(
             started,
         ],
     )
+
+
+def earliest_date_loaded(conn: psycopg.Connection, run_id: str) -> date | None:
+    """The oldest landing date this run loaded a file for: late or corrected data there means
+    the incremental models must rebuild back to it, beyond their usual lookback."""
+    return conn.execute(
+        "select min(logical_date) from ops.load_ledger where run_id = %s and status = 'loaded'",
+        [run_id],
+    ).fetchone()[0]

@@ -337,6 +337,8 @@ class _CustomerSimulation:
             if count == 0 or customer.created > day:
                 continue
             products = [it.product for it in active_items[position]]
+            if self.declining(customer, day):
+                products = products[:1]  # the add-ons are abandoned first
             user_ids = rng.integers(0, pool[position], count)
             chosen = rng.integers(0, len(products), count)
             seconds = np.sort(rng.integers(0, 86_400, count))
@@ -360,6 +362,12 @@ class _CustomerSimulation:
                     },
                 )
 
+    @staticmethod
+    def declining(customer: Customer, day: date) -> bool:
+        return customer.churn_day is not None and 0 <= (customer.churn_day - day).days < (
+            CHURN_DECLINE_DAYS
+        )
+
     def sentiment_mean(self, customer: Customer, day: date) -> float:
         base = {"expanding": 8.8, "stable": 7.6, "contracting": 6.0, "churning": 7.0}[customer.kind]
         if customer.churn_day is not None:
@@ -372,7 +380,13 @@ class _CustomerSimulation:
         rng = self.rng
         offset = int(rng.integers(0, 90))
         seq = 0
-        for position in range(offset, len(days), 90):
+        survey_days = list(range(offset, len(days), 90))
+        if customer.churn_day is not None:
+            # Customer success checks in on an account going quiet, six weeks before it leaves.
+            check_in = (customer.churn_day - timedelta(days=45) - days[0]).days
+            if 0 <= check_in < len(days):
+                survey_days = sorted({*survey_days, check_in})
+        for position in survey_days:
             day = days[position]
             if day < customer.created or (customer.churn_day and day >= customer.churn_day):
                 continue
@@ -403,10 +417,10 @@ class _CustomerSimulation:
             if day < customer.created or (customer.churn_day and day >= customer.churn_day):
                 continue
             troubled = customer.churn_day is not None and (customer.churn_day - day).days < 90
-            if rng.random() >= (0.08 if troubled else 0.025):
+            if rng.random() >= (0.12 if troubled else 0.025):
                 continue
             seq += 1
-            urgent_share = 0.25 if troubled else 0.04
+            urgent_share = 0.4 if troubled else 0.04
             priority = (
                 "urgent"
                 if rng.random() < urgent_share
@@ -422,7 +436,8 @@ class _CustomerSimulation:
                 "csat": "",
             }
             self.writer.add("tickets", day, row)
-            closed = day + timedelta(days=int(rng.integers(1, 4 if priority == "urgent" else 12)))
+            open_days = (2, 10) if troubled else (1, 4) if priority == "urgent" else (1, 12)
+            closed = day + timedelta(days=int(rng.integers(*open_days)))
             csat = int(np.clip(round(rng.normal(2.5 if troubled else 4.2, 0.8)), 1, 5))
             self.writer.add(
                 "tickets",

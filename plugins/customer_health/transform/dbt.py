@@ -41,10 +41,25 @@ def dbt_environment(url: str, build_schema: str) -> dict[str, str]:
     }
 
 
+def dbt_vars(as_of: date, reprocess_from: date | None = None) -> dict[str, str]:
+    variables = {"as_of_date": as_of.isoformat()}
+    if reprocess_from is not None:
+        variables["reprocess_from"] = reprocess_from.isoformat()
+    return variables
+
+
 def run_dbt(
-    settings: Settings, url: str, command: Sequence[str], as_of: date, build_schema: str
+    settings: Settings,
+    url: str,
+    command: Sequence[str],
+    as_of: date,
+    build_schema: str,
+    reprocess_from: date | None = None,
 ) -> list[DbtNodeResult]:
-    """Run one dbt command in-process; raise DbtError naming every failed node."""
+    """Run one dbt command in-process; raise DbtError naming every failed node.
+
+    ``reprocess_from`` widens the incremental models' window back to that date (late files).
+    """
     from dbt.cli.main import dbtRunner
 
     disable_telemetry()
@@ -57,7 +72,7 @@ def run_dbt(
         "--profiles-dir",
         project,
         "--vars",
-        json.dumps({"as_of_date": as_of.isoformat()}),
+        json.dumps(dbt_vars(as_of, reprocess_from)),
         "--no-use-colors",
     ]
     log.info("running dbt", args=" ".join(args))

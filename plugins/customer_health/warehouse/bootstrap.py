@@ -47,6 +47,13 @@ create table if not exists ops.run_log (
     stages jsonb not null,
     recorded_at timestamptz not null default clock_timestamp()
 );
+create table if not exists ops.health_alerts_sent (
+    alert_id text primary key,
+    customer_id text not null,
+    alert_date date not null,
+    run_id text not null,
+    sent_at timestamptz not null default clock_timestamp()
+);
 create table if not exists ops.publish_log (
     publish_id bigint generated always as identity primary key,
     action text not null default 'publish' check (action in ('publish', 'rollback')),
@@ -75,6 +82,7 @@ def _raw_table_ddl(entity: Entity) -> sql.Composed:
     return sql.SQL(
         "create table if not exists {table} ({typed}, {load});"
         "create index if not exists {index} on {table} (_source_file);"
+        "create index if not exists {date_index} on {table} (_logical_date);"
         "create table if not exists {quarantine} ({as_text}, {load}, "
         "_field text not null, _reason text not null);"
     ).format(
@@ -82,6 +90,7 @@ def _raw_table_ddl(entity: Entity) -> sql.Composed:
         typed=typed,
         load=LOAD_COLUMNS,
         index=sql.Identifier(f"{entity.name}_source_file"),
+        date_index=sql.Identifier(f"{entity.name}_logical_date"),
         quarantine=quarantine,
         as_text=as_text,
     )

@@ -32,7 +32,7 @@ health as (
         licensed_seats,
         active_users_30d,
         events_30d
-    from {{ ref('int_customer_health_scored') }}
+    from {{ ref('dim_customer_health') }}
 ),
 
 usage_rank as (

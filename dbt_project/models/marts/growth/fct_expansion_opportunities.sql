@@ -19,7 +19,7 @@ products as (
 ),
 
 health as (
-    select * from {{ ref('int_customer_health_scored') }}
+    select * from {{ ref('dim_customer_health') }}
 ),
 
 customers as (

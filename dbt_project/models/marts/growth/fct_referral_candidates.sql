@@ -14,7 +14,7 @@ customers as (
 ),
 
 health as (
-    select * from {{ ref('int_customer_health_scored') }}
+    select * from {{ ref('dim_customer_health') }}
     where health_band = 'green'
 )
 

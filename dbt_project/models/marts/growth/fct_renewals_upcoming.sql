@@ -27,7 +27,7 @@ renewals as (
 ),
 
 health as (
-    select * from {{ ref('int_customer_health_scored') }}
+    select * from {{ ref('dim_customer_health') }}
 ),
 
 open_opportunities as (

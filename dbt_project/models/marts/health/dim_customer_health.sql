@@ -1,30 +1,65 @@
--- One row per customer active on the night being built: the weighted health score, its
--- band and every component behind it.
-with scored as (
-    select * from {{ ref('int_customer_health_scored') }}
+-- One row per customer active on the night being built: tonight's row of
+-- fct_customer_health_daily (score, band, 7/30-day change, top two drivers) plus how
+-- fresh each source is, so a red score caused by a missing file is recognisable as such.
+with tonight as (
+    select * from {{ ref('fct_customer_health_daily') }}
+    where health_date = {{ as_of_date() }}
+),
+
+freshness as (
+    select
+        max(loaded_through) filter (where source = 'billing') as billing_loaded_through,
+        max(loaded_through) filter (where source = 'usage') as usage_loaded_through,
+        max(loaded_through) filter (where source = 'nps') as nps_loaded_through,
+        max(loaded_through) filter (where source = 'support') as support_loaded_through
+    from {{ ref('stg_ops__source_freshness') }}
+),
+
+last_usage as (
+    select
+        customer_id,
+        max(usage_date) as last_usage_date
+    from {{ ref('int_usage_daily') }}
+    where usage_date <= {{ as_of_date() }}
+    group by customer_id
 )
 
 select
-    customer_id::text as customer_id,
-    {{ as_of_date() }} as as_of_date,
-    health_score::numeric as health_score,
-    health_band::text as health_band,
-    weakest_component::text as weakest_component,
-    round(usage_depth_score, 1)::numeric as usage_depth_score,
-    round(usage_trend_score, 1)::numeric as usage_trend_score,
-    round(adoption_score, 1)::numeric as adoption_score,
-    round(sentiment_score, 1)::numeric as sentiment_score,
-    round(support_score, 1)::numeric as support_score,
-    round(billing_score, 1)::numeric as billing_score,
-    usage_depth_is_neutral,
-    usage_trend_is_neutral,
-    sentiment_is_neutral,
-    licensed_seats::integer as licensed_seats,
-    active_users_30d::bigint as active_users_30d,
-    products_owned::bigint as products_owned,
-    products_used_30d::bigint as products_used_30d,
-    round(nps_180d, 1)::numeric as nps_180d,
-    nps_responses_180d::bigint as nps_responses_180d,
-    open_urgent_tickets::bigint as open_urgent_tickets,
-    overdue_invoices::bigint as overdue_invoices
-from scored
+    tonight.customer_id,
+    tonight.health_date as as_of_date,
+    tonight.health_score,
+    tonight.health_band,
+    tonight.previous_health_band,
+    tonight.health_score_change_7d,
+    tonight.health_score_change_30d,
+    tonight.top_driver_1,
+    tonight.top_driver_1_change,
+    tonight.top_driver_2,
+    tonight.top_driver_2_change,
+    tonight.weakest_component,
+    tonight.usage_depth_score,
+    tonight.usage_trend_score,
+    tonight.adoption_score,
+    tonight.sentiment_score,
+    tonight.support_score,
+    tonight.billing_score,
+    tonight.usage_depth_is_neutral,
+    tonight.usage_trend_is_neutral,
+    tonight.sentiment_is_neutral,
+    tonight.licensed_seats,
+    tonight.active_users_30d,
+    tonight.products_owned,
+    tonight.products_used_30d,
+    tonight.events_30d,
+    tonight.nps_180d,
+    tonight.nps_respondents_180d,
+    tonight.open_urgent_tickets,
+    tonight.overdue_invoices,
+    last_usage.last_usage_date,
+    coalesce(freshness.billing_loaded_through >= {{ as_of_date() }}, false) as billing_is_fresh,
+    coalesce(freshness.usage_loaded_through >= {{ as_of_date() }}, false) as usage_is_fresh,
+    coalesce(freshness.nps_loaded_through >= {{ as_of_date() }}, false) as nps_is_fresh,
+    coalesce(freshness.support_loaded_through >= {{ as_of_date() }}, false) as support_is_fresh
+from tonight
+cross join freshness
+left join last_usage on tonight.customer_id = last_usage.customer_id

@@ -1,0 +1,30 @@
+{#- The first day an incremental model rebuilds tonight: the late-data lookback before the
+    night, or the day after the model's newest row when nights were skipped, or the
+    `reprocess_from` var when the pipeline loaded files for older dates — whichever is
+    earliest. None on a full build, so the model rebuilds its whole history. -#}
+{% macro incremental_window_start(date_column) -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set earliest_candidates = [
+        "max(" ~ date_column ~ ") + 1",
+        as_of_date() ~ " - " ~ var("late_data_lookback_days"),
+    ] -%}
+    {%- if var("reprocess_from", none) -%}
+        {%- do earliest_candidates.append("date '" ~ var("reprocess_from") ~ "'") -%}
+    {%- endif -%}
+    {%- set query -%}
+        select least({{ earliest_candidates | join(", ") }}) from {{ this }}
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- Pre-hook of the incremental models: remove the window about to be rebuilt, in the same
+    transaction as the insert, so a rerun of a night replaces its rows instead of adding. -#}
+{% macro delete_incremental_window(date_column) -%}
+    {%- set window_start = incremental_window_start(date_column) -%}
+    {%- if window_start is not none -%}
+        delete from {{ this }}
+        where {{ date_column }} between date '{{ window_start }}' and {{ as_of_date() }}
+    {%- endif -%}
+{%- endmacro %}

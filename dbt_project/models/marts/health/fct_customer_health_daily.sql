@@ -1,0 +1,194 @@
+-- One row per customer and day with an active subscription, up to the night being built:
+-- the weighted health score, its band, the band the day before, the change over 7 and 30
+-- days and the two components whose weighted points moved most over 30 days (the "why").
+-- The measures come from the incremental core.int_customer_health_daily; neutral values,
+-- weights and bands are applied here so the seeds always rescore the whole history.
+with health_daily as (
+    select * from {{ ref('int_customer_health_daily') }}
+    where health_date <= {{ as_of_date() }}
+),
+
+component_weights as (
+    select * from {{ ref('health_score_weights') }}
+),
+
+bands as (
+    select * from {{ ref('health_bands') }}
+),
+
+neutral as (
+    select
+        max(neutral_score) filter (where component = 'usage_depth') as usage_depth,
+        max(neutral_score) filter (where component = 'usage_trend') as usage_trend,
+        max(neutral_score) filter (where component = 'sentiment') as sentiment
+    from component_weights
+),
+
+filled as (
+    select
+        health_daily.*,
+        health_daily.usage_depth_score is null as usage_depth_is_neutral,
+        health_daily.usage_trend_score is null as usage_trend_is_neutral,
+        health_daily.sentiment_score is null as sentiment_is_neutral,
+        coalesce(health_daily.usage_depth_score, neutral.usage_depth) as usage_depth_filled,
+        coalesce(health_daily.usage_trend_score, neutral.usage_trend) as usage_trend_filled,
+        coalesce(health_daily.sentiment_score, neutral.sentiment) as sentiment_filled
+    from health_daily
+    cross join neutral
+),
+
+component_points as (
+    select
+        filled.customer_id,
+        filled.health_date,
+        component_scores.component,
+        component_scores.score,
+        component_scores.score * component_weights.weight as points
+    from filled
+    cross join
+        lateral (
+            values
+            ('usage_depth', filled.usage_depth_filled),
+            ('usage_trend', filled.usage_trend_filled),
+            ('adoption', filled.adoption_score),
+            ('sentiment', filled.sentiment_filled),
+            ('support', filled.support_score),
+            ('billing', filled.billing_score)
+        ) as component_scores (component, score)
+    inner join component_weights on component_scores.component = component_weights.component
+),
+
+totals as (
+    select
+        customer_id,
+        health_date,
+        round(sum(points), 1) as health_score
+    from component_points
+    group by customer_id, health_date
+),
+
+banded as (
+    select
+        totals.*,
+        band.health_band,
+        band.band_floor
+    from totals
+    cross join
+        lateral (
+            select
+                bands.band as health_band,
+                bands.min_score as band_floor
+            from bands
+            where bands.min_score <= totals.health_score
+            order by bands.min_score desc
+            limit 1
+        ) as band
+),
+
+previous_day as (
+    select
+        customer_id,
+        health_date,
+        lag(health_date) over customer_days as previous_health_date,
+        lag(health_band) over customer_days as previous_health_band,
+        lag(band_floor) over customer_days as previous_band_floor
+    from banded
+    window customer_days as (partition by customer_id order by health_date)
+),
+
+weakest as (
+    select distinct on (customer_id, health_date)
+        customer_id,
+        health_date,
+        component as weakest_component
+    from component_points
+    order by customer_id asc, health_date asc, score asc, component asc
+),
+
+moves as (
+    select
+        current_points.customer_id,
+        current_points.health_date,
+        current_points.component,
+        round(current_points.points - month_ago_points.points, 1) as points_change_30d,
+        row_number() over (
+            partition by current_points.customer_id, current_points.health_date
+            order by abs(current_points.points - month_ago_points.points) desc, current_points.component
+        ) as move_rank
+    from component_points as current_points
+    inner join component_points as month_ago_points
+        on
+            current_points.customer_id = month_ago_points.customer_id
+            and current_points.component = month_ago_points.component
+            and month_ago_points.health_date = current_points.health_date - 30
+),
+
+top_moves as (
+    select
+        customer_id,
+        health_date,
+        max(component) filter (where move_rank = 1) as top_driver_1,
+        max(points_change_30d) filter (where move_rank = 1) as top_driver_1_change,
+        max(component) filter (where move_rank = 2) as top_driver_2,
+        max(points_change_30d) filter (where move_rank = 2) as top_driver_2_change
+    from moves
+    where move_rank <= 2
+    group by customer_id, health_date
+)
+
+select
+    filled.customer_id::text as customer_id,
+    filled.health_date::date as health_date,
+    banded.health_score::numeric as health_score,
+    banded.health_band::text as health_band,
+    case
+        when previous_day.previous_health_date = filled.health_date - 1
+            then previous_day.previous_health_band
+    end::text as previous_health_band,
+    coalesce(
+        previous_day.previous_health_date = filled.health_date - 1
+        and previous_day.previous_band_floor > banded.band_floor,
+        false
+    ) as is_band_drop,
+    (banded.health_score - week_ago.health_score)::numeric as health_score_change_7d,
+    (banded.health_score - month_ago.health_score)::numeric as health_score_change_30d,
+    top_moves.top_driver_1::text as top_driver_1,
+    top_moves.top_driver_1_change::numeric as top_driver_1_change,
+    top_moves.top_driver_2::text as top_driver_2,
+    top_moves.top_driver_2_change::numeric as top_driver_2_change,
+    weakest.weakest_component::text as weakest_component,
+    round(filled.usage_depth_filled, 1)::numeric as usage_depth_score,
+    round(filled.usage_trend_filled, 1)::numeric as usage_trend_score,
+    round(filled.adoption_score, 1)::numeric as adoption_score,
+    round(filled.sentiment_filled, 1)::numeric as sentiment_score,
+    round(filled.support_score, 1)::numeric as support_score,
+    round(filled.billing_score, 1)::numeric as billing_score,
+    filled.usage_depth_is_neutral,
+    filled.usage_trend_is_neutral,
+    filled.sentiment_is_neutral,
+    filled.licensed_seats::integer as licensed_seats,
+    filled.active_users_30d::bigint as active_users_30d,
+    filled.events_30d::bigint as events_30d,
+    filled.events_28d::bigint as events_28d,
+    filled.events_prior_28d::bigint as events_prior_28d,
+    filled.products_owned::bigint as products_owned,
+    filled.products_used_30d::bigint as products_used_30d,
+    round(filled.nps_180d, 1)::numeric as nps_180d,
+    filled.nps_respondents_180d::bigint as nps_respondents_180d,
+    filled.open_urgent_tickets::bigint as open_urgent_tickets,
+    filled.open_other_tickets::bigint as open_other_tickets,
+    round(filled.csat_90d, 2)::numeric as csat_90d,
+    filled.overdue_invoices::bigint as overdue_invoices
+from filled
+inner join banded
+    on filled.customer_id = banded.customer_id and filled.health_date = banded.health_date
+inner join previous_day
+    on filled.customer_id = previous_day.customer_id and filled.health_date = previous_day.health_date
+inner join weakest
+    on filled.customer_id = weakest.customer_id and filled.health_date = weakest.health_date
+left join banded as week_ago
+    on filled.customer_id = week_ago.customer_id and week_ago.health_date = filled.health_date - 7
+left join banded as month_ago
+    on filled.customer_id = month_ago.customer_id and month_ago.health_date = filled.health_date - 30
+left join top_moves
+    on filled.customer_id = top_moves.customer_id and filled.health_date = top_moves.health_date

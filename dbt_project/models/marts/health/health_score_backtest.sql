@@ -1,0 +1,71 @@
+-- One row per month start and health band: how many customers were in the band that day
+-- and what share of them churned (no MRR left) or contracted (less MRR) 90 days later.
+-- Only month starts whose 90 days have fully passed by the night being built are scored.
+-- If the score predicts churn, red churns far more often than yellow, yellow than green.
+with health_daily as (
+    select * from {{ ref('fct_customer_health_daily') }}
+),
+
+items as (
+    select * from {{ ref('int_subscription_items_normalized') }}
+),
+
+month_starts as (
+    select distinct health_date as month_start
+    from health_daily
+    where
+        extract(day from health_date) = 1
+        and health_date + 90 <= {{ as_of_date() }}
+),
+
+banded_at_start as (
+    select
+        month_starts.month_start,
+        health_daily.customer_id,
+        health_daily.health_band
+    from month_starts
+    inner join health_daily on month_starts.month_start = health_daily.health_date
+),
+
+mrr_at as (
+    select
+        banded_at_start.month_start,
+        banded_at_start.customer_id,
+        coalesce(sum(items.mrr_usd) filter (
+            where
+            items.start_date <= banded_at_start.month_start
+            and (items.end_date is null or items.end_date > banded_at_start.month_start)
+        ), 0) as mrr_at_start,
+        coalesce(sum(items.mrr_usd) filter (
+            where
+            items.start_date <= banded_at_start.month_start + 90
+            and (items.end_date is null or items.end_date > banded_at_start.month_start + 90)
+        ), 0) as mrr_after_90d
+    from banded_at_start
+    left join items on banded_at_start.customer_id = items.customer_id
+    group by banded_at_start.month_start, banded_at_start.customer_id
+),
+
+outcomes as (
+    select
+        banded_at_start.month_start,
+        banded_at_start.health_band,
+        mrr_at.mrr_after_90d = 0 as churned,
+        mrr_at.mrr_after_90d > 0 and mrr_at.mrr_after_90d < mrr_at.mrr_at_start as contracted
+    from banded_at_start
+    inner join mrr_at
+        on
+            banded_at_start.month_start = mrr_at.month_start
+            and banded_at_start.customer_id = mrr_at.customer_id
+)
+
+select
+    month_start::date as month_start,
+    health_band::text as health_band,
+    count(*)::bigint as customers,
+    count(*) filter (where churned)::bigint as churned_customers,
+    count(*) filter (where contracted)::bigint as contracted_customers,
+    round(avg(churned::int), 4)::numeric as churn_rate_90d,
+    round(avg(contracted::int), 4)::numeric as contraction_rate_90d
+from outcomes
+group by month_start, health_band

@@ -1,0 +1,85 @@
+"""The health marts on the published night: history, bands, alerts, explanations, backtest.
+
+Hand-computed component scores and band transitions are dbt unit tests in the models' YAML;
+incremental = full refresh is proven in test_backfill.py. These check the generated year.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("published_night")
+
+
+def test_the_score_predicts_churn_red_above_yellow_above_green(conn):
+    rates = dict(
+        conn.execute(
+            "select health_band, sum(churned_customers)::numeric / sum(customers)"
+            " from analytics.health_score_backtest group by health_band"
+        ).fetchall()
+    )
+    assert set(rates) == {"green", "yellow", "red"}
+    assert rates["red"] > rates["yellow"] > rates["green"]
+
+
+def test_dim_customer_health_is_tonights_row_of_the_history(conn):
+    mismatches = conn.execute(
+        "select count(*) from analytics.dim_customer_health as dim"
+        " full join (select * from analytics.fct_customer_health_daily"
+        "            where health_date = (select max(health_date)"
+        "                                 from analytics.fct_customer_health_daily)) as daily"
+        " using (customer_id)"
+        " where dim.health_score is distinct from daily.health_score"
+        " or dim.top_driver_1 is distinct from daily.top_driver_1"
+        " or dim.health_score_change_30d is distinct from daily.health_score_change_30d"
+    ).fetchone()[0]
+    assert mismatches == 0
+
+
+def test_every_band_drop_is_exactly_one_alert(conn):
+    drops = conn.execute(
+        "with ranked as ("
+        "  select customer_id, health_date, health_band,"
+        "    case health_band when 'green' then 3 when 'yellow' then 2 else 1 end as rank,"
+        "    lag(health_date) over w as previous_date,"
+        "    lag(case health_band when 'green' then 3 when 'yellow' then 2 else 1 end)"
+        "      over w as previous_rank"
+        "  from analytics.fct_customer_health_daily"
+        "  window w as (partition by customer_id order by health_date))"
+        " select customer_id, health_date from ranked"
+        " where previous_date = health_date - 1 and rank < previous_rank"
+    ).fetchall()
+    alerts = conn.execute(
+        "select customer_id, alert_date from analytics.fct_health_alerts"
+    ).fetchall()
+    assert drops, "a year of generated history has band drops"
+    assert sorted(alerts) == sorted(drops)
+
+
+def test_components_without_data_take_the_seeded_neutral_value(conn):
+    rows = conn.execute(
+        "select daily.usage_trend_score, daily.events_prior_28d, weights.neutral_score"
+        " from analytics.fct_customer_health_daily as daily"
+        " cross join reference.health_score_weights as weights"
+        " where daily.usage_trend_is_neutral and weights.component = 'usage_trend'"
+    ).fetchall()
+    assert rows, "customers new to usage start without a prior 28 days"
+    assert all(score == neutral and prior == 0 for score, prior, neutral in rows)
+
+
+def test_the_top_drivers_are_the_largest_moves_of_the_30_days(conn):
+    rows = conn.execute(
+        "select top_driver_1_change, top_driver_2_change"
+        " from analytics.dim_customer_health where top_driver_1 is not null"
+    ).fetchall()
+    assert rows
+    for first, second in rows:
+        assert abs(first) >= abs(second)
+
+
+def test_source_freshness_flags_know_tonights_files_arrived(conn):
+    flags = conn.execute(
+        "select bool_and(billing_is_fresh and usage_is_fresh and nps_is_fresh"
+        " and support_is_fresh) from analytics.dim_customer_health"
+    ).fetchone()[0]
+    assert flags is True
