@@ -17,3 +17,5 @@ RUN pip install --no-cache-dir -c /opt/customer-health/constraints.txt /opt/cust
 COPY --chown=airflow:root dags /opt/customer-health/dags
 COPY --chown=airflow:root dbt_project /opt/customer-health/dbt_project
 COPY --chown=airflow:root expectations /opt/customer-health/expectations
+# The dbt manifest the Airflow task group is drawn from: built once here, never at parse time.
+RUN customer-health manifest

@@ -29,7 +29,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-demo: install
+# The dbt manifest the Airflow task group is drawn from (DAG parsing never runs dbt).
+MANIFEST := dbt_project/target/manifest.json
+$(MANIFEST): $(VENV)/.installed dbt_project/dbt_project.yml $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f)
+	$(BIN)/customer-health manifest > /dev/null
+
+demo: install $(MANIFEST)
 	$(BIN)/customer-health warehouse start
 	$(BIN)/customer-health generate --scale-factor $(DEMO_SCALE_FACTOR) --end-date $(DEMO_DATE)
 	$(BIN)/airflow db migrate > /dev/null
@@ -38,7 +43,7 @@ demo: install
 	@echo "Airflow run log: $(AIRFLOW_HOME)/demo-run.log"
 	$(BIN)/customer-health summary
 
-test: install lint
+test: install lint $(MANIFEST)
 	$(BIN)/pytest
 
 lint: install

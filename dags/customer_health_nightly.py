@@ -7,7 +7,10 @@ Turns one night's billing, usage, NPS and support files into the published
 1. **ingest** — every landing file up to the night that the load ledger has not seen
    (COPY, contract checks, quarantine of bad rows);
 2. **validate_raw** — the Great Expectations `raw_gate` checkpoint on `raw`;
-3. **build** — `dbt build` of staging → intermediate → marts into this run's schema;
+3. **prepare_build** + **dbt** — staging → intermediate → marts into this run's own
+   schema: a task per model and its tests (astronomer-cosmos, drawn from the dbt manifest;
+   `DBT_EXECUTION_MODE=cosmos_watcher` by default, `cosmos_local`, or `single` for one
+   `build` task);
 4. **validate_marts** — the `marts_gate` checkpoint on that schema (Data Docs per run);
 5. **publish** — atomic swap of the run's schema for `analytics`, alerts on health
    band drops; emits the `analytics.customer_health` asset;
@@ -27,6 +30,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 from customer_health.assets import PUBLISHED
 from customer_health.orchestration import default_task_args
 from customer_health.settings import load_settings
+from customer_health.transform.cosmos_group import dbt_connection, dbt_task_group
 
 # Reads environment variables only: no database, no network at parse time.
 SETTINGS = load_settings()
@@ -42,6 +46,7 @@ TIMEZONE = SETTINGS.timezone
     default_args=default_task_args(),
     tags=["customer-health"],
     doc_md=__doc__,
+    user_defined_macros={"dbt_connection": dbt_connection},
 )
 def customer_health_nightly():
     @task
@@ -60,12 +65,19 @@ def customer_health_nightly():
         return run_raw_gate(load_settings(), context["run_id"])
 
     @task
-    def build(raw_gate: dict, **context) -> dict:
+    def prepare_build(raw_gate: dict, **context) -> dict:
         from customer_health.orchestration import night_of
+        from customer_health.pipeline import prepare_build as prepare_build_schema
+        from customer_health.settings import load_settings
+
+        return prepare_build_schema(load_settings(), night_of(context, TIMEZONE), context["run_id"])
+
+    @task
+    def build(prepared: dict) -> dict:
         from customer_health.pipeline import build as build_marts
         from customer_health.settings import load_settings
 
-        return build_marts(load_settings(), night_of(context, TIMEZONE), context["run_id"])
+        return build_marts(load_settings(), prepared)
 
     @task
     def validate_marts(built: dict, **context) -> dict:
@@ -113,8 +125,14 @@ def customer_health_nightly():
 
     ingested = ingest()
     raw_gate = validate_raw(ingested)
-    built = build(raw_gate)
-    marts_gate = validate_marts(built)
+    prepared = prepare_build(raw_gate)
+    if SETTINGS.dbt_execution_mode == "single":
+        built = build(prepared)
+        marts_gate = validate_marts(built)
+    else:
+        built = prepared
+        marts_gate = validate_marts(built)
+        prepared >> dbt_task_group(SETTINGS, SETTINGS.dbt_execution_mode) >> marts_gate
     published = publish(built, raw_gate, marts_gate, ingested)
     summarize(ingested, raw_gate, built, marts_gate, published)
 

@@ -28,6 +28,18 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """The manifest the nightly DAG's dbt task group is drawn from (`make test` writes it)."""
+    path = PROJECT_HOME / "dbt_project" / "target" / "manifest.json"
+    if not path.exists():
+        written = subprocess.run(
+            [str(BIN / "customer-health"), "manifest"], capture_output=True, text=True
+        )
+        assert written.returncode == 0, written.stdout[-3000:] + written.stderr[-3000:]
+    return path
+
+
 @pytest.fixture(scope="session")
 def warehouse_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment that points every component at a fresh embedded warehouse."""

@@ -258,6 +258,18 @@ def write_docs() -> None:
     typer.echo("\nREADME contract table:\n" + markdown_table())
 
 
+@app.command()
+def manifest() -> None:
+    """Write dbt_project/target/manifest.json, which the Airflow dbt task group is drawn from."""
+    from customer_health.transform.dbt import write_manifest
+
+    try:
+        path = write_manifest(load_settings())
+    except PipelineError as error:
+        _fail(error)
+    typer.echo(f"wrote {path}")
+
+
 def _redacted(url: str) -> str:
     from psycopg.conninfo import conninfo_to_dict
 

@@ -130,29 +130,35 @@ def validate_raw(settings: Settings, run_id: str) -> dict:
     return _gate(settings, RAW_CHECKPOINT, "raw", run_id)
 
 
-def build(settings: Settings, logical_date: date, run_id: str) -> dict:
-    """Build the marts from scratch into this run's own schema."""
-    clock = time.monotonic()
+def prepare_build(settings: Settings, logical_date: date, run_id: str) -> dict:
+    """A clean schema of the run's own for the marts, and how far back incremental models
+    must rebuild (the oldest landing date this run loaded)."""
     schema = build_schema_for(settings, logical_date, run_id)
-    url = warehouse_url(settings)
     with connect(settings, autocommit=True) as conn:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
         reprocess_from = earliest_date_loaded(conn, run_id)
+    return {
+        "build_schema": schema,
+        "as_of_date": logical_date.isoformat(),
+        "reprocess_from": reprocess_from.isoformat() if reprocess_from else None,
+    }
+
+
+def build(settings: Settings, prepared: dict) -> dict:
+    """Build the marts from scratch into the run's schema with one `dbt build`."""
+    clock = time.monotonic()
+    reprocess_from = prepared["reprocess_from"]
     # dbt unit tests check logic, not data: `make test` runs them, the night does not.
     results = run_dbt(
         settings,
-        url,
+        warehouse_url(settings),
         ["build", "--exclude", "test_type:unit"],
-        logical_date,
-        schema,
-        reprocess_from=reprocess_from,
+        date.fromisoformat(prepared["as_of_date"]),
+        prepared["build_schema"],
+        reprocess_from=date.fromisoformat(reprocess_from) if reprocess_from else None,
     )
-    summary: dict = {
-        "nodes": len(results),
-        "build_schema": schema,
-        "reprocess_from": reprocess_from.isoformat() if reprocess_from else None,
-        "seconds": round(time.monotonic() - clock, 1),
-    }
+    seconds = round(time.monotonic() - clock, 1)
+    summary: dict = {**prepared, "nodes": len(results), "seconds": seconds}
     for result in results:
         summary[result.status] = summary.get(result.status, 0) + 1
     return summary
@@ -267,7 +273,7 @@ def run_night(settings: Settings, logical_date: date, run_id: str | None = None)
             step = "validate_raw"
             stages["validate_raw"] = validate_raw(settings, run_id)
             step = "build"
-            stages["build"] = build(settings, logical_date, run_id)
+            stages["build"] = build(settings, prepare_build(settings, logical_date, run_id))
             step = "validate_marts"
             schema = stages["build"]["build_schema"]
             stages["validate_marts"] = validate_marts(settings, schema, run_id)

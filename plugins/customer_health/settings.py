@@ -56,6 +56,7 @@ class Settings:
     reports_dir: Path
     alert_webhook_url: str | None
     alert_email_to: str | None
+    dbt_execution_mode: str
     alert_smtp_conn_id: str
 
     @property
@@ -90,4 +91,5 @@ def load_settings() -> Settings:
         alert_webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         alert_email_to=os.environ.get("ALERT_EMAIL_TO") or None,
         alert_smtp_conn_id=os.environ.get("ALERT_SMTP_CONN_ID", "smtp_default"),
+        dbt_execution_mode=os.environ.get("DBT_EXECUTION_MODE", "cosmos_watcher"),
     )

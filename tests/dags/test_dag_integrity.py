@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,10 +63,11 @@ def test_digest_runs_when_the_nightly_dag_publishes(dagbag):
 
 def test_nightly_dag_policy(dagbag):
     dag = dagbag.dags["customer_health_nightly"]
-    assert [t.task_id for t in dag.topological_sort()] == [
+    steps = [t.task_id for t in dag.topological_sort() if not t.task_id.startswith("dbt.")]
+    assert steps == [
         "ingest",
         "validate_raw",
-        "build",
+        "prepare_build",
         "validate_marts",
         "publish",
         "summarize",
@@ -75,6 +77,64 @@ def test_nightly_dag_policy(dagbag):
         assert task.execution_timeout is not None, task.task_id
     publish = dag.get_task("publish")
     assert [outlet.name for outlet in publish.outlets] == ["analytics.customer_health"]
+
+
+def _manifest_nodes(resource_type: str) -> dict:
+    manifest = json.loads((PROJECT_HOME / "dbt_project/target/manifest.json").read_text())
+    return {
+        node["name"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == resource_type and node["package_name"] == "customer_health"
+    }
+
+
+def test_every_dbt_model_is_a_task_with_its_tests_right_after_it(dagbag):
+    dag = dagbag.dags["customer_health_nightly"]
+    tasks = dag.task_dict
+    tested = {
+        node["attached_node"].rsplit(".", 1)[-1]
+        for node in _manifest_nodes("test").values()
+        if node.get("attached_node")
+    }
+    models = _manifest_nodes("model")
+    assert len(models) >= 30
+    for model in models:
+        if model in tested:
+            run, test = tasks[f"dbt.{model}.run"], tasks[f"dbt.{model}.test"]
+            assert test.upstream_task_ids == {run.task_id}, model
+        else:
+            assert f"dbt.{model}_run" in tasks, model
+    # The marts gate waits for every model and its tests.
+    gate = dag.get_task("validate_marts")
+    assert "dbt.dbt_producer_watcher_done" in gate.upstream_task_ids
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("single", "_PythonDecoratedOperator"),
+        ("cosmos_local", "DbtRunLocalOperator"),
+        ("cosmos_watcher", "DbtRunWatcherOperator"),
+    ],
+)
+def test_the_dbt_execution_mode_is_selectable(mode, expected, tmp_path):
+    script = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(DAGS)!r})\n"
+        "dag = bag.dags['customer_health_nightly']\n"
+        "task = dag.task_dict.get('build') or dag.task_dict['dbt.fct_mrr.run']\n"
+        "print(type(task).__name__, len(dag.tasks))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AIRFLOW_HOME": str(tmp_path), "DBT_EXECUTION_MODE": mode},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    operator, task_count = result.stdout.split()[-2:]
+    assert operator == expected
+    assert (int(task_count) == 7) == (mode == "single")
 
 
 def test_no_airflow_2_idioms():

@@ -1,10 +1,8 @@
 -- One row per customer per product with an active subscription item on the night being
 -- built: seats (or 1 for flat products), MRR and billing period.
 with items as (
-    select * from {{ ref('int_subscription_items_normalized') }}
-    where
-        start_date <= {{ as_of_date() }}
-        and (end_date is null or end_date > {{ as_of_date() }})
+    select * from {{ ref('int_subscription_items_normalized') }} as items
+    where {{ item_active_on(as_of_date()) }}
 ),
 
 products as (

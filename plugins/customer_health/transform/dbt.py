@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import structlog
 from psycopg.conninfo import conninfo_to_dict
@@ -87,3 +88,18 @@ def run_dbt(
         details = "; ".join(f"{r.unique_id}: {r.message}" for r in failed) or str(outcome.exception)
         raise DbtError(f"dbt {command[0]} failed: {details}")
     return results
+
+
+def write_manifest(settings: Settings) -> Path:
+    """`dbt parse` into target/manifest.json: what the Airflow task group is rendered from,
+    so parsing a DAG never has to run dbt. Needs no warehouse connection."""
+    from dbt.cli.main import dbtRunner
+
+    disable_telemetry()
+    project = str(settings.dbt_project_dir)
+    outcome = dbtRunner().invoke(
+        ["parse", "--project-dir", project, "--profiles-dir", project, "--no-use-colors"]
+    )
+    if not outcome.success:
+        raise DbtError(f"dbt parse failed: {outcome.exception}")
+    return settings.dbt_project_dir / "target" / "manifest.json"

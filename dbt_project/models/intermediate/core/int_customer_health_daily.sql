@@ -62,10 +62,7 @@ ownership as (
         max(items.quantity) filter (where products.pricing_unit = 'seat') as licensed_seats,
         count(distinct items.product_id) as products_owned
     from health_days
-    inner join items
-        on
-            health_days.health_date >= items.start_date
-            and (items.end_date is null or health_days.health_date < items.end_date)
+    inner join items on {{ item_active_on('health_days.health_date') }}
     inner join products on items.product_id = products.product_id
     group by health_days.health_date, items.customer_id
 ),

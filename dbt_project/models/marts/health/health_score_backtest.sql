@@ -31,16 +31,12 @@ mrr_at as (
     select
         banded_at_start.month_start,
         banded_at_start.customer_id,
-        coalesce(sum(items.mrr_usd) filter (
-            where
-            items.start_date <= banded_at_start.month_start
-            and (items.end_date is null or items.end_date > banded_at_start.month_start)
-        ), 0) as mrr_at_start,
-        coalesce(sum(items.mrr_usd) filter (
-            where
-            items.start_date <= banded_at_start.month_start + 90
-            and (items.end_date is null or items.end_date > banded_at_start.month_start + 90)
-        ), 0) as mrr_after_90d
+        coalesce(
+            sum(items.mrr_usd) filter (where {{ item_active_on('banded_at_start.month_start') }}), 0
+        ) as mrr_at_start,
+        coalesce(
+            sum(items.mrr_usd) filter (where {{ item_active_on('banded_at_start.month_start + 90') }}), 0
+        ) as mrr_after_90d
     from banded_at_start
     left join items on banded_at_start.customer_id = items.customer_id
     group by banded_at_start.month_start, banded_at_start.customer_id

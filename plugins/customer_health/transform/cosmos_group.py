@@ -1,0 +1,142 @@
+"""The dbt project as an Airflow task group (astronomer-cosmos): one task per model, seed and
+its tests, so data engineers see and retry each model in the Airflow UI.
+
+The group is rendered from `dbt_project/target/manifest.json`, written ahead of time by
+`customer-health manifest` (the Makefile and the image run it), so parsing the DAG never
+runs dbt. Everything that depends on the run — the build schema, the night, the warehouse
+password — reaches the dbt tasks through templates rendered on the worker when the task
+runs: `prepare_build`'s return value and the `dbt_connection` macro below.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from customer_health.settings import Settings, disable_telemetry
+
+EXECUTION_MODES = ("single", "cosmos_local", "cosmos_watcher")
+PREPARE_TASK_ID = "prepare_build"
+CONNECTION_KEYS = ("DBT_HOST", "DBT_PORT", "DBT_USER", "DBT_PASSWORD", "DBT_DBNAME")
+
+
+def manifest_path(settings: Settings) -> Path:
+    return settings.dbt_project_dir / "target" / "manifest.json"
+
+
+def dbt_connection(key: str) -> str:
+    """Airflow template macro: one DBT_* connection value, resolved on the worker at run time
+    (starting the embedded warehouse if it is the warehouse), never at DAG parse time."""
+    return _connection_environment()[key]
+
+
+@functools.cache
+def _connection_environment() -> dict[str, str]:
+    """Once per worker process: every task of the group renders five of these values."""
+    from customer_health.settings import load_settings
+    from customer_health.transform.dbt import dbt_environment
+    from customer_health.warehouse.connection import warehouse_url
+
+    return dbt_environment(warehouse_url(load_settings()), build_schema="")
+
+
+def _prepared(field: str) -> str:
+    return f"{{{{ ti.xcom_pull(task_ids='{PREPARE_TASK_ID}')['{field}'] or '' }}}}"
+
+
+def dbt_task_group(settings: Settings, mode: str):
+    """A DbtTaskGroup building every model into the run's build schema, tests after each model.
+
+    ``mode`` is ``cosmos_local`` (a dbt invocation per task) or ``cosmos_watcher`` (one
+    `dbt build` whose progress the per-model tasks follow: the same graph in the UI at
+    close to the cost of a single build; see bench/README.md).
+    """
+    from cosmos import (
+        DbtTaskGroup,
+        ExecutionConfig,
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+    )
+
+    if mode not in EXECUTION_MODES[1:]:
+        expected = ", ".join(EXECUTION_MODES)
+        raise ValueError(f"DBT_EXECUTION_MODE={mode!r}: expected one of {expected}")
+    _switch_off_cosmos_telemetry()
+    manifest = manifest_path(settings)
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"{manifest} is missing: run `customer-health manifest` (make does) before parsing DAGs"
+        )
+    env = {key: f"{{{{ dbt_connection('{key}') }}}}" for key in CONNECTION_KEYS}
+    env["DBT_BUILD_SCHEMA"] = _prepared("build_schema")
+    group = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            manifest_path=manifest,
+            project_name="customer_health",
+            dbt_project_path=settings.dbt_project_dir,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="customer_health",
+            target_name="warehouse",
+            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER
+            if mode == "cosmos_watcher"
+            else ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            # A test reading two models (relationships) runs once both exist, as dbt build does.
+            should_detach_multiple_parents_tests=True,
+            # The published asset is emitted once, after the swap, not per build-schema table.
+            emit_datasets=False,
+        ),
+        operator_args={
+            # Unit tests check logic in `make test`; the night runs data tests only.
+            "exclude": ["test_type:unit"],
+            "env": env,
+            "append_env": True,
+            "vars": {
+                "as_of_date": _prepared("as_of_date"),
+                "reprocess_from": _prepared("reprocess_from"),
+            },
+        },
+    )
+    if mode == "cosmos_watcher":
+        _watch_once_the_build_ran(group)
+    return group
+
+
+def _switch_off_cosmos_telemetry() -> None:
+    """Cosmos reads its telemetry switches when Airflow loads it as a plugin, before any DAG
+    file runs; in the process parsing this DAG (`airflow dags test` runs the DAG there too)
+    the environment is set and Cosmos's settings are corrected. Airflow's own processes get
+    the environment from the image and the Makefile."""
+    from cosmos import settings as cosmos_settings
+
+    disable_telemetry()
+    cosmos_settings.enable_telemetry = False
+    cosmos_settings.do_not_track = True
+    cosmos_settings.no_analytics = True
+
+
+def _watch_once_the_build_ran(group) -> None:
+    """Start the per-model tasks after the producer's `dbt build`, not alongside it.
+
+    Cosmos lets them wait in parallel with the build; a single-process runner such as
+    `airflow dags test` may then pick a waiting task before the build and wait forever. Once
+    the build has run, each task reads its model's result at once, so the graph, per-model
+    logs and per-model retries (a cleared task re-runs its model alone) are kept, and the
+    night costs one `dbt build` plus the bookkeeping of the tasks (bench/README.md).
+    """
+    producer = group.children[f"{group.group_id}.dbt_producer_watcher"]
+    for task in group.children.values():
+        if task is not producer and not task.upstream_task_ids:
+            producer >> task
