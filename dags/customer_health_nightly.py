@@ -73,6 +73,12 @@ def customer_health_nightly():
         return prepare_build_schema(load_settings(), night_of(context, TIMEZONE), context["run_id"])
 
     @task
+    def dbt_finished(prepared: dict) -> dict:
+        from customer_health.pipeline import built_by_task_group
+
+        return built_by_task_group(prepared)
+
+    @task
     def build(prepared: dict) -> dict:
         from customer_health.pipeline import build as build_marts
         from customer_health.settings import load_settings
@@ -130,9 +136,9 @@ def customer_health_nightly():
         built = build(prepared)
         marts_gate = validate_marts(built)
     else:
-        built = prepared
+        built = dbt_finished(prepared)
+        prepared >> dbt_task_group(SETTINGS, SETTINGS.dbt_execution_mode) >> built
         marts_gate = validate_marts(built)
-        prepared >> dbt_task_group(SETTINGS, SETTINGS.dbt_execution_mode) >> marts_gate
     published = publish(built, raw_gate, marts_gate, ingested)
     summarize(ingested, raw_gate, built, marts_gate, published)
 

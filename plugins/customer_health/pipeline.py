@@ -141,7 +141,14 @@ def prepare_build(settings: Settings, logical_date: date, run_id: str) -> dict:
         "build_schema": schema,
         "as_of_date": logical_date.isoformat(),
         "reprocess_from": reprocess_from.isoformat() if reprocess_from else None,
+        "prepared_at": datetime.now(UTC).isoformat(),
     }
+
+
+def built_by_task_group(prepared: dict) -> dict:
+    """The build stage's summary when Airflow ran dbt as a task group: how long it took."""
+    started = datetime.fromisoformat(prepared["prepared_at"])
+    return {**prepared, "seconds": round((datetime.now(UTC) - started).total_seconds(), 1)}
 
 
 def build(settings: Settings, prepared: dict) -> dict:

@@ -68,6 +68,7 @@ def test_nightly_dag_policy(dagbag):
         "ingest",
         "validate_raw",
         "prepare_build",
+        "dbt_finished",
         "validate_marts",
         "publish",
         "summarize",
@@ -105,8 +106,9 @@ def test_every_dbt_model_is_a_task_with_its_tests_right_after_it(dagbag):
         else:
             assert f"dbt.{model}_run" in tasks, model
     # The marts gate waits for every model and its tests.
-    gate = dag.get_task("validate_marts")
-    assert "dbt.dbt_producer_watcher_done" in gate.upstream_task_ids
+    finished = dag.get_task("dbt_finished")
+    assert "dbt.dbt_producer_watcher_done" in finished.upstream_task_ids
+    assert dag.get_task("validate_marts").upstream_task_ids == {"dbt_finished"}
 
 
 @pytest.mark.parametrize(

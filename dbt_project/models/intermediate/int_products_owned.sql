@@ -1,8 +1,12 @@
 -- One row per customer per product with an active subscription item on the night being
 -- built: seats (or 1 for flat products), MRR and billing period.
-with items as (
-    select * from {{ ref('int_subscription_items_normalized') }} as items
-    where {{ item_active_on(as_of_date()) }}
+with subscription_items as (
+    select * from {{ ref('int_subscription_items_normalized') }}
+),
+
+items as (
+    select * from subscription_items
+    where {{ item_active_on(as_of_date(), 'subscription_items') }}
 ),
 
 products as (
