@@ -99,8 +99,9 @@ def dbt_task_group(settings: Settings, mode: str):
             emit_datasets=False,
         ),
         operator_args={
-            # Unit tests check logic in `make test`; the night runs data tests only.
-            "exclude": ["test_type:unit"],
+            # Unit tests check logic in `make test`; the night runs data tests only. A flag,
+            # not `exclude`, so the watcher's producer build leaves them out too.
+            "dbt_cmd_flags": ["--exclude", "test_type:unit"],
             "env": env,
             "append_env": True,
             "vars": {
