@@ -6,6 +6,7 @@ Every case runs against a real PostgreSQL, in a database private to this module.
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import date
 from pathlib import Path
 
@@ -211,3 +212,26 @@ def test_landing_root_can_be_any_fsspec_filesystem(scratch_conn):
     assert scratch_conn.execute(
         "select customer_id from raw.responses where response_id = 'RM1'"
     ).fetchone() == ("M2",)
+
+
+def test_an_untouched_file_is_skipped_on_its_size_and_time_without_being_read(scratch_conn, root):
+    rows = RESPONSES_HEADER + "RS1,L1,u1,admin,9,,2026-04-01T10:00:00Z\n"
+    landing = landed(root, "nps/2026-04-01/responses.csv", rows)
+    assert load_file(scratch_conn, landing, "r1", 0.01).status == "loaded"
+    path = root / landing.path
+    stat = path.stat()
+    # Same size and modification time, other bytes: trusted as unchanged, so never read.
+    path.write_text(rows.replace("RS1,L1,u1,admin,9", "RS1,L1,u1,admin,3"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert load_file(scratch_conn, landing, "r2", 0.01).status == "skipped"
+    # Touched (new time), same bytes as loaded: hashed, found unchanged, skipped.
+    path.write_text(rows)
+    assert load_file(scratch_conn, landing, "r3", 0.01).status == "skipped"
+    # Really changed: replaces its rows.
+    path.write_text(rows.replace("admin,9", "admin,4"))
+    result = load_file(scratch_conn, landing, "r4", 0.01)
+    assert result.status == "loaded" and result.replaced
+    score = scratch_conn.execute(
+        "select score from raw.responses where _source_file = %s", [landing.path]
+    ).fetchone()[0]
+    assert score == 4

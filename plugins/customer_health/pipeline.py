@@ -20,7 +20,11 @@ from customer_health.alerts.band_drops import mark_sent, unsent_band_drops
 from customer_health.alerts.notify import Alert, notifiers_for, send
 from customer_health.errors import IngestError, QualityGateError
 from customer_health.ingest.landing import discover
-from customer_health.ingest.loader import earliest_date_loaded, load_file
+from customer_health.ingest.loader import (
+    earliest_date_loaded,
+    load_file,
+    unchanged_since_last_load,
+)
 from customer_health.publish.swap import publish
 from customer_health.quality.gates import enforce, run_gate
 from customer_health.run_log import record_run
@@ -68,6 +72,9 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     errors: list[str] = []
     with connect(settings, autocommit=True) as conn:
         ensure_warehouse_objects(conn, _bi_password(settings))
+        unchanged = unchanged_since_last_load(conn, files)
+        totals["skipped"] = len(unchanged)
+        files = [landing for landing in files if landing.path not in unchanged]
         for landing in tqdm(files, desc="ingesting landing files", unit="file", leave=False):
             try:
                 result = load_file(

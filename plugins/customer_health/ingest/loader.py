@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import fsspec
 import psycopg
 import structlog
 from psycopg import sql
@@ -39,6 +40,18 @@ class LoadResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     replaced: bool = False
+
+
+def _stat_signature(landing: LandingFile) -> str | None:
+    """Size and modification time as the file system reports them, or None when it reports
+    no time. A file whose signature matches its last load is skipped without being read:
+    hashing every landing file every night would make a night's cost grow with history."""
+    fs, path = fsspec.core.url_to_fs(landing.url)
+    info = fs.info(path)
+    modified = next(
+        (info[key] for key in ("mtime", "LastModified", "last_modified") if info.get(key)), None
+    )
+    return f"{info.get('size')}@{modified}" if modified is not None else None
 
 
 def _fingerprint(landing: LandingFile) -> tuple[str, int]:
@@ -280,13 +293,14 @@ def _outcome_of_rule(entity: Entity, file_date: date) -> tuple[sql.Composed, sql
     return field, reason
 
 
-def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
+def _previous_load(conn: psycopg.Connection, path: str) -> tuple[str | None, str | None]:
+    """(sha256, stat signature) of the file's last successful load."""
     row = conn.execute(
-        "select sha256 from ops.load_ledger where file_path = %s and status = 'loaded' "
-        "order by finished_at desc limit 1",
+        "select sha256, stat_signature from ops.load_ledger where file_path = %s"
+        " and status = 'loaded' order by finished_at desc limit 1",
         [path],
     ).fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else (None, None)
 
 
 def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> int:
@@ -327,9 +341,13 @@ def load_file(
     quarantined, a systematically broken export is stopped.
     """
     started = datetime.now(UTC)
-    checksum, size = _fingerprint(landing)
     skipped = LoadResult(landing.path, landing.entity.name, "skipped")
-    if _previous_checksum(conn, landing.path) == checksum:
+    signature = _stat_signature(landing)
+    previous_checksum, previous_signature = _previous_load(conn, landing.path)
+    if signature is not None and signature == previous_signature:
+        return skipped
+    checksum, size = _fingerprint(landing)
+    if previous_checksum == checksum:
         return skipped
     entity = landing.entity
     try:
@@ -338,7 +356,7 @@ def load_file(
         with conn.transaction():
             # A second loader of the same file waits here, then finds the first one's ledger row.
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [landing.path])
-            previous = _previous_checksum(conn, landing.path)
+            previous, _ = _previous_load(conn, landing.path)
             if previous == checksum:
                 return skipped
             counts = _load_in_transaction(conn, landing, header, run_id, previous is not None)
@@ -348,9 +366,12 @@ def load_file(
                     f"{landing.path}: {quarantined} of {read} rows broke the contract, more than "
                     f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded"
                 )
-            _record(conn, landing, checksum, size, counts, "loaded", None, run_id, started)
+            _record(
+                conn, landing, (checksum, size, signature), counts, "loaded", None, run_id, started
+            )
     except IngestError as error:
-        _record(conn, landing, checksum, size, (0, 0, 0), "failed", str(error), run_id, started)
+        fingerprint = (checksum, size, signature)
+        _record(conn, landing, fingerprint, (0, 0, 0), "failed", str(error), run_id, started)
         raise
     log.info(
         "loaded file",
@@ -411,8 +432,7 @@ def _load_in_transaction(
 def _record(
     conn: psycopg.Connection,
     landing: LandingFile,
-    checksum: str,
-    size: int,
+    fingerprint: tuple[str, int, str | None],
     counts: tuple[int, int, int],
     status: str,
     message: str | None,
@@ -420,16 +440,15 @@ def _record(
     started: datetime,
 ) -> None:
     conn.execute(
-        "insert into ops.load_ledger (file_path, source, entity, logical_date, size_bytes, sha256,"
-        " rows_read, rows_loaded, rows_quarantined, status, message, run_id, started_at)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "insert into ops.load_ledger (file_path, source, entity, logical_date, sha256, size_bytes,"
+        " stat_signature, rows_read, rows_loaded, rows_quarantined, status, message, run_id,"
+        " started_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [
             landing.path,
             landing.entity.source,
             landing.entity.name,
             landing.logical_date,
-            size,
-            checksum,
+            *fingerprint,
             *counts,
             status,
             message,
@@ -437,6 +456,23 @@ def _record(
             started,
         ],
     )
+
+
+def unchanged_since_last_load(conn: psycopg.Connection, files: list[LandingFile]) -> set[str]:
+    """Paths whose size and modification time equal their last load's: one ledger query for a
+    whole night instead of one per file, so nights stay cheap as landing history grows."""
+    signatures = dict(
+        conn.execute(
+            "select distinct on (file_path) file_path, stat_signature from ops.load_ledger"
+            " where status = 'loaded' order by file_path, finished_at desc"
+        ).fetchall()
+    )
+    return {
+        landing.path
+        for landing in files
+        if signatures.get(landing.path) is not None
+        and signatures[landing.path] == _stat_signature(landing)
+    }
 
 
 def earliest_date_loaded(conn: psycopg.Connection, run_id: str) -> date | None:

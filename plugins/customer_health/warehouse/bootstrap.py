@@ -37,6 +37,8 @@ create table if not exists ops.load_ledger (
     started_at timestamptz not null,
     finished_at timestamptz not null default clock_timestamp()
 );
+-- Size and modification time at load: an unchanged file is skipped without being hashed.
+alter table ops.load_ledger add column if not exists stat_signature text;
 create index if not exists load_ledger_file on ops.load_ledger (file_path, finished_at);
 create table if not exists ops.run_log (
     run_log_id bigint generated always as identity primary key,
