@@ -180,3 +180,57 @@ def test_nightly_schedule_comes_from_the_settings(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "30 3 * * * Europe/Berlin"
+
+
+def test_the_dbt_group_of_a_project_twice_this_size_renders_in_under_a_second(tmp_path):
+    """The manifest keeps parse time flat: every model (and its tests) copied once more."""
+    manifest = json.loads((PROJECT_HOME / "dbt_project/target/manifest.json").read_text())
+    own = {
+        key: node
+        for key, node in manifest["nodes"].items()
+        if node["package_name"] == "customer_health"
+        and (
+            node["resource_type"] == "model"
+            or (node["resource_type"] == "test" and len(node["depends_on"]["nodes"]) == 1)
+        )
+    }
+    for key, node in own.items():
+        copy = json.loads(json.dumps(node))
+        copy["unique_id"], copy["name"] = f"{key}_copy", f"{node['name']}_copy"
+        copy["depends_on"]["nodes"] = [
+            f"{parent}_copy" if parent in own else parent for parent in node["depends_on"]["nodes"]
+        ]
+        if copy.get("attached_node"):
+            copy["attached_node"] += "_copy"
+        manifest["nodes"][copy["unique_id"]] = copy
+    project = tmp_path / "dbt_project"
+    (project / "target").mkdir(parents=True)
+    (project / "models").mkdir()
+    (project / "target/manifest.json").write_text(json.dumps(manifest))
+    for name in ("dbt_project.yml", "profiles.yml"):
+        (project / name).write_text((PROJECT_HOME / "dbt_project" / name).read_text())
+    script = (
+        "import time\n"
+        "from dataclasses import replace\n"
+        "from pathlib import Path\n"
+        "from airflow.sdk import DAG\n"
+        "from customer_health.settings import load_settings\n"
+        "from customer_health.transform.cosmos_group import dbt_task_group\n"
+        f"settings = replace(load_settings(), home=Path({str(tmp_path)!r}))\n"
+        "with DAG('sized', schedule=None) as dag:\n"
+        "    clock = time.perf_counter()\n"
+        "    dbt_task_group(settings, 'cosmos_watcher')\n"
+        "    seconds = time.perf_counter() - clock\n"
+        "models = sum(t.task_id.endswith(('.run', '_run')) for t in dag.tasks)\n"
+        "print(models, seconds)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    models, seconds = result.stdout.split()[-2:]
+    assert int(models) >= 60
+    assert float(seconds) < 1.0
