@@ -48,8 +48,8 @@ def dbt_task_group(settings: Settings, mode: str):
     """A DbtTaskGroup building every model into the run's build schema, tests after each model.
 
     ``mode`` is ``cosmos_local`` (a dbt invocation per task) or ``cosmos_watcher`` (one
-    `dbt build` whose progress the per-model tasks follow: the same graph in the UI at
-    close to the cost of a single build; see bench/README.md).
+    `dbt build` whose results the per-model tasks report: the same graph in the UI for well
+    under half the cost of ``cosmos_local``; bench/README.md has the figures).
     """
     from cosmos import (
         DbtTaskGroup,
