@@ -7,12 +7,25 @@ import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
 from customer_health.settings import PROJECT_HOME
 
 DAGS = PROJECT_HOME / "dags"
+
+
+def run_python(script: str, airflow_home: Path, **env: str) -> list[str]:
+    """Run a script in a fresh interpreter (a clean Airflow and Cosmos import); its last line."""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AIRFLOW_HOME": str(airflow_home), **env},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1].split()
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +140,7 @@ def test_the_dbt_execution_mode_is_selectable(mode, expected, tmp_path):
         "task = dag.task_dict.get('build') or dag.task_dict['dbt.fct_mrr.run']\n"
         "print(type(task).__name__, len(dag.tasks))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AIRFLOW_HOME": str(tmp_path), "DBT_EXECUTION_MODE": mode},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    operator, task_count = result.stdout.split()[-2:]
+    operator, task_count = run_python(script, tmp_path, DBT_EXECUTION_MODE=mode)
     assert operator == expected
     assert (int(task_count) == 7) == (mode == "single")
 
@@ -167,19 +173,10 @@ def test_nightly_schedule_comes_from_the_settings(tmp_path):
         "timetable = bag.dags['customer_health_nightly'].timetable\n"
         "print(timetable.expression, timetable.timezone)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "AIRFLOW_HOME": str(tmp_path),
-            "NIGHTLY_SCHEDULE": "30 3 * * *",
-            "NIGHTLY_TIMEZONE": "Europe/Berlin",
-        },
+    expression = run_python(
+        script, tmp_path, NIGHTLY_SCHEDULE="30 3 * * *", NIGHTLY_TIMEZONE="Europe/Berlin"
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "30 3 * * * Europe/Berlin"
+    assert " ".join(expression) == "30 3 * * * Europe/Berlin"
 
 
 def test_the_dbt_group_of_a_project_twice_this_size_renders_in_under_a_second(tmp_path):
@@ -224,13 +221,6 @@ def test_the_dbt_group_of_a_project_twice_this_size_renders_in_under_a_second(tm
         "models = sum(t.task_id.endswith(('.run', '_run')) for t in dag.tasks)\n"
         "print(models, seconds)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    models, seconds = result.stdout.split()[-2:]
+    models, seconds = run_python(script, tmp_path)
     assert int(models) >= 60
     assert float(seconds) < 1.0
