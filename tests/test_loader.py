@@ -15,7 +15,7 @@ import pytest
 from customer_health.errors import IngestError
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.landing import LandingFile, discover
-from customer_health.ingest.loader import load_file
+from customer_health.ingest.loader import load_file, unchanged_since_last_load
 
 CUSTOMERS = (
     "customer_id,name,industry,country,employee_count,parent_customer_id,created_at\n"
@@ -223,9 +223,10 @@ def test_an_untouched_file_is_skipped_on_its_size_and_time_without_being_read(sc
     # Same size and modification time, other bytes: trusted as unchanged, so never read.
     path.write_text(rows.replace("RS1,L1,u1,admin,9", "RS1,L1,u1,admin,3"))
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert load_file(scratch_conn, landing, "r2", 0.01).status == "skipped"
+    assert unchanged_since_last_load(scratch_conn, [landing]) == {landing.path}
     # Touched (new time), same bytes as loaded: hashed, found unchanged, skipped.
     path.write_text(rows)
+    assert unchanged_since_last_load(scratch_conn, [landing]) == set()
     assert load_file(scratch_conn, landing, "r3", 0.01).status == "skipped"
     # Really changed: replaces its rows.
     path.write_text(rows.replace("admin,9", "admin,4"))

@@ -44,8 +44,7 @@ class LoadResult:
 
 def _stat_signature(landing: LandingFile) -> str | None:
     """Size and modification time as the file system reports them, or None when it reports
-    no time. A file whose signature matches its last load is skipped without being read:
-    hashing every landing file every night would make a night's cost grow with history."""
+    no time; recorded with each load for `unchanged_since_last_load`."""
     fs, path = fsspec.core.url_to_fs(landing.url)
     info = fs.info(path)
     modified = next(
@@ -293,14 +292,13 @@ def _outcome_of_rule(entity: Entity, file_date: date) -> tuple[sql.Composed, sql
     return field, reason
 
 
-def _previous_load(conn: psycopg.Connection, path: str) -> tuple[str | None, str | None]:
-    """(sha256, stat signature) of the file's last successful load."""
+def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
     row = conn.execute(
-        "select sha256, stat_signature from ops.load_ledger where file_path = %s"
-        " and status = 'loaded' order by finished_at desc limit 1",
+        "select sha256 from ops.load_ledger where file_path = %s and status = 'loaded' "
+        "order by finished_at desc limit 1",
         [path],
     ).fetchone()
-    return (row[0], row[1]) if row else (None, None)
+    return row[0] if row else None
 
 
 def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> int:
@@ -336,6 +334,9 @@ def load_file(
 ) -> LoadResult:
     """Load one file exactly once per content; a changed file replaces its earlier rows.
 
+    The file is hashed to compare it with its last load; a night first drops the files
+    `unchanged_since_last_load` finds, so unchanged history is not read at all.
+
     The file fails, loading nothing, when more than ``threshold`` of its rows and more than
     ``tolerated_rows`` rows break the contract: one bad row in a 40-row weekend file is
     quarantined, a systematically broken export is stopped.
@@ -343,11 +344,8 @@ def load_file(
     started = datetime.now(UTC)
     skipped = LoadResult(landing.path, landing.entity.name, "skipped")
     signature = _stat_signature(landing)
-    previous_checksum, previous_signature = _previous_load(conn, landing.path)
-    if signature is not None and signature == previous_signature:
-        return skipped
     checksum, size = _fingerprint(landing)
-    if previous_checksum == checksum:
+    if _previous_checksum(conn, landing.path) == checksum:
         return skipped
     entity = landing.entity
     try:
@@ -356,7 +354,7 @@ def load_file(
         with conn.transaction():
             # A second loader of the same file waits here, then finds the first one's ledger row.
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [landing.path])
-            previous, _ = _previous_load(conn, landing.path)
+            previous = _previous_checksum(conn, landing.path)
             if previous == checksum:
                 return skipped
             counts = _load_in_transaction(conn, landing, header, run_id, previous is not None)
@@ -459,8 +457,9 @@ def _record(
 
 
 def unchanged_since_last_load(conn: psycopg.Connection, files: list[LandingFile]) -> set[str]:
-    """Paths whose size and modification time equal their last load's: one ledger query for a
-    whole night instead of one per file, so nights stay cheap as landing history grows."""
+    """Paths whose size and modification time equal their last load's, skipped without being
+    read: hashing every landing file every night would make a night's cost grow with history.
+    One ledger query for the whole night."""
     signatures = dict(
         conn.execute(
             "select distinct on (file_path) file_path, stat_signature from ops.load_ledger"
