@@ -29,6 +29,7 @@ import psycopg
 
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.landing import LandingFile
+from customer_health.ingest.loader import load_file
 from customer_health.settings import load_settings
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import warehouse_url
@@ -68,29 +69,25 @@ def write_events(path: Path, rows: int, seed: int = 1) -> None:
             frame.to_csv(handle, header=False, index=False, date_format="%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def prepare(url: str) -> None:
+def prepare(url: str, root: Path) -> None:
+    """The warehouse objects, the customers the events refer to, and the floor's table."""
+    customers = root / "billing" / DAY.isoformat() / "customers.csv"
+    customers.parent.mkdir(parents=True)
+    customers.write_text(
+        "customer_id,name,industry,country,employee_count,parent_customer_id,created_at\n"
+        + "".join(
+            f"C{c:05d},Bench {c},software,US,50,,2025-01-01T00:00:00+00:00\n"
+            for c in range(1, CUSTOMERS + 1)
+        )
+    )
     with psycopg.connect(url, autocommit=True) as conn:
         ensure_warehouse_objects(conn, None)
-        conn.execute("truncate raw.customers, raw.events, raw_quarantine.events, ops.load_ledger")
-        with conn.cursor().copy(
-            "copy raw.customers (customer_id, name, industry, country, employee_count, created_at,"
-            " _source_file, _line, _logical_date, _run_id) from stdin"
-        ) as copy:
-            for c in range(1, CUSTOMERS + 1):
-                copy.write_row(
-                    [
-                        f"C{c:05d}",
-                        f"Bench {c}",
-                        "software",
-                        "US",
-                        50,
-                        "2025-01-01T00:00:00Z",
-                        "bench",
-                        c,
-                        DAY,
-                        "bench",
-                    ]
-                )
+        load_file(
+            conn,
+            LandingFile(str(root), f"billing/{DAY}/customers.csv", entity_named("customers"), DAY),
+            "bench",
+            threshold=0.0,
+        )
         conn.execute("create schema if not exists bench")
         conn.execute("drop table if exists bench.events_typed")
         conn.execute(
@@ -101,7 +98,13 @@ def prepare(url: str) -> None:
 
 def reset(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("truncate bench.events_typed, raw.events, raw_quarantine.events")
+        conn.execute("truncate bench.events_typed, raw_quarantine.events")
+        partitions = conn.execute(
+            "select inhrelid::regclass::text from pg_inherits"
+            " where inhparent = 'raw.events'::regclass"
+        ).fetchall()
+        for (partition,) in partitions:
+            conn.execute(f"drop table {partition}")
         conn.execute("delete from ops.load_ledger where entity = 'events'")
         conn.execute("checkpoint")
 
@@ -110,8 +113,6 @@ def method_loader(url: str, path: Path) -> None:
     landing = LandingFile(
         str(path.parent.parent.parent), f"usage/{DAY}/{path.name}", entity_named("events"), DAY
     )
-    from customer_health.ingest.loader import load_file
-
     with psycopg.connect(url, autocommit=True) as conn:
         result = load_file(conn, landing, "bench", threshold=0.01)
     assert result.rows_loaded + result.rows_quarantined == result.rows_read
@@ -223,7 +224,7 @@ def main() -> None:
         print(f"writing {args.rows:,} events ...", flush=True)
         write_events(path, args.rows)
         print(f"file: {path.stat().st_size / 2**20:,.0f} MiB", flush=True)
-        prepare(url)
+        prepare(url, Path(folder))
         results = {}
         for method in ["psql", "loader", "hook", "pandas"]:
             reset(url)

@@ -26,3 +26,7 @@ class PublishError(PipelineError):
 
 class PublishLockTimeout(PublishError):
     """BI queries held the published schema longer than the lock timeout; worth a retry."""
+
+
+class WarehouseError(PipelineError):
+    """The warehouse is not in a state this version can work with; the message says why."""

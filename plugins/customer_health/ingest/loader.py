@@ -1,10 +1,11 @@
 """Stream one landing file into its ``raw`` table, quarantining rows that break the contract.
 
-The file is streamed with COPY into a temporary table of text columns (bounded memory,
-whatever its size); every rule of the contract is then checked in one set-based SQL pass
-that gives each row its first failing field and reason. Good rows are cast into ``raw``,
-bad rows go to ``raw_quarantine`` with file, line, field and reason, and the ledger row
-is written in the same transaction, so a file is either fully loaded or not at all.
+The file is streamed with COPY (bounded memory, whatever its size), cut into parts that
+load side by side on their own connections as typed partitions of ``raw`` (see
+``file_partitions``); the contract's rules run there in set-based SQL. In one transaction
+the loader then moves the bad lines to ``raw_quarantine`` with file, line, field and
+reason, attaches the good rows and writes the ledger row, so a file is either fully loaded
+or not at all.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import csv
 import gzip
 import hashlib
 import io
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import fsspec
 import psycopg
@@ -23,12 +27,28 @@ import structlog
 from psycopg import sql
 
 from customer_health.errors import IngestError
-from customer_health.ingest.contracts import Column, Entity
+from customer_health.ingest.file_partitions import (
+    Part,
+    attach,
+    bad_lines,
+    byte_range,
+    check_part,
+    copy_part,
+    drop_bad_rows,
+    drop_loaded_partitions,
+    drop_parts,
+    mark_duplicates,
+    plan_parts,
+)
 from customer_health.ingest.landing import LandingFile, open_binary
+from customer_health.ingest.rules import field_and_reason, first_broken
+from customer_health.ingest.segments import WHOLE_FILE, Segment, plan_segments
 
 log = structlog.get_logger(__name__)
 
 CHUNK = 1 << 20
+STREAMS = 2  # the cores of the machine the benchmark ran on
+PARALLEL_FROM_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -139,159 +159,6 @@ def _check_header(landing: LandingFile, header: list[str]) -> None:
         log.warning("ignoring unknown columns", file=landing.path, columns=extra)
 
 
-def _value(column: Column) -> sql.Composable:
-    """A column of the checked rows: its trimmed text, NULL when blank or absent."""
-    return sql.SQL("c.{}").format(sql.Identifier(column.name))
-
-
-def _rules(column: Column, file_date: date) -> list[tuple[sql.Composable, sql.Composable]]:
-    """(condition that marks a row bad, reason) pairs for one column, in priority order."""
-    value = _value(column)
-    rules: list[tuple[sql.Composable, sql.Composable]] = []
-    if column.required:
-        rules.append((sql.SQL("{} is null").format(value), sql.Literal("missing required value")))
-    if column.type != "text":
-        rules.append(
-            (
-                sql.SQL("{v} is not null and not pg_input_is_valid({v}, {t})").format(
-                    v=value, t=sql.Literal(column.type)
-                ),
-                sql.SQL("format('%L is not a valid {}', left({}, 60))").format(
-                    sql.SQL(column.type), value
-                ),
-            )
-        )
-    if column.allowed:
-        rules.append(
-            (
-                sql.SQL("{} not in ({})").format(
-                    value, sql.SQL(", ").join(sql.Literal(a) for a in column.allowed)
-                ),
-                sql.SQL("format('%L is not one of {}', left({}, 60))").format(
-                    sql.SQL(", ".join(column.allowed).replace("%", "%%")), value
-                ),
-            )
-        )
-    for bound, operator in ((column.minimum, "<"), (column.maximum, ">")):
-        if bound is not None:
-            rules.append(
-                (
-                    sql.SQL("{v}::numeric {op} {b}").format(
-                        v=value, op=sql.SQL(operator), b=sql.Literal(bound)
-                    ),
-                    sql.SQL("format('%s is {} {}', {})").format(
-                        sql.SQL("below the minimum" if operator == "<" else "above the maximum"),
-                        sql.SQL(f"{bound:g}"),
-                        value,
-                    ),
-                )
-            )
-    if column.not_after_file_date:
-        # A day of slack for time zones; later than that is a clock or export error.
-        latest = file_date + timedelta(days=2)
-        rules.append(
-            (
-                sql.SQL("{}::timestamptz >= {}").format(value, sql.Literal(latest)),
-                sql.SQL("format('%s is after the file''s date {}', {})").format(
-                    sql.SQL(file_date.isoformat()), value
-                ),
-            )
-        )
-    if column.references_customer:
-        rules.append(
-            (
-                # NOT IN over a small key list runs as one hashed subplan, not a lookup per row.
-                sql.SQL(
-                    "{} not in (select c.customer_id from raw.customers c"
-                    " where c.customer_id is not null)"
-                ).format(value),
-                sql.SQL("format('unknown customer %L', {})").format(value),
-            )
-        )
-    return rules
-
-
-def _ordered_rules(
-    entity: Entity, file_date: date
-) -> list[tuple[str, sql.Composable, sql.Composable]]:
-    """(field, condition, reason) of every rule, in the order a row's first failure is found."""
-    key_column = next(c for c in entity.columns if c.name == entity.key)
-    duplicate_rules = [
-        (
-            sql.SQL("c._duplicate and c._conflict"),
-            sql.Literal("key appears more than once in the file with different content"),
-        ),
-        (sql.SQL("c._duplicate and c._nth > 1"), sql.Literal("exact duplicate of an earlier row")),
-    ]
-    # A bad key is reported as such before it is reported as a duplicate.
-    ordered = [(key_column.name, *rule) for rule in _rules(key_column, file_date)]
-    ordered += [(entity.key, *rule) for rule in duplicate_rules]
-    ordered += [
-        (column.name, *rule)
-        for column in entity.columns
-        if column is not key_column
-        for rule in _rules(column, file_date)
-    ]
-    return ordered
-
-
-def _checked_rows_sql(entity: Entity, header: list[str], file_date: date) -> sql.Composed:
-    """One pass over the incoming rows giving each the number of its first broken rule.
-
-    Values are trimmed once; duplicate keys come from a hash aggregate, and only their rows
-    are hashed and ranked; the rule number is all a good row carries, the field and reason
-    text are produced for bad rows only (see ``_quarantine_sql``).
-    """
-    key = sql.Identifier(entity.key)
-    whole_row = sql.SQL("md5(row({})::text)").format(
-        sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(n)) for n in header)
-    )
-    cleaned = sql.SQL(", ").join(
-        sql.SQL("nullif(btrim(i.{0}), '') as {0}").format(sql.Identifier(c.name))
-        if c.name in header
-        else sql.SQL("null::text as {}").format(sql.Identifier(c.name))
-        for c in entity.columns
-    )
-    rule_number = sql.SQL("case {} end").format(
-        sql.SQL(" ").join(
-            sql.SQL("when {} then {}").format(condition, sql.Literal(number))
-            for number, (_, condition, _) in enumerate(_ordered_rules(entity, file_date), 1)
-        )
-    )
-    return sql.SQL(
-        "create temp table _checked on commit drop as "
-        "with duplicate_keys as ("
-        "  select {key} from _incoming group by {key} having count(*) > 1"
-        "), duplicates as ("
-        "  select x._line, row_number() over (partition by x.{key} order by x._line) as _nth,"
-        "         min({hash}) over w <> max({hash}) over w as _conflict"
-        "  from _incoming x join duplicate_keys k on x.{key} = k.{key}"
-        "  window w as (partition by x.{key})"
-        "), cleaned as ("
-        "  select i._line, {cleaned}, d._line is not null as _duplicate,"
-        "         coalesce(d._nth, 1) as _nth, coalesce(d._conflict, false) as _conflict"
-        "  from _incoming i left join duplicates d on d._line = i._line"
-        ") select c.*, {rule} as _rule from cleaned c"
-    ).format(key=key, hash=whole_row, cleaned=cleaned, rule=rule_number)
-
-
-def _outcome_of_rule(entity: Entity, file_date: date) -> tuple[sql.Composed, sql.Composed]:
-    """The field and the reason text of the rule a bad row broke (``c._rule``)."""
-    rules = list(enumerate(_ordered_rules(entity, file_date), 1))
-    field = sql.SQL("case c._rule {} end").format(
-        sql.SQL(" ").join(
-            sql.SQL("when {} then {}").format(sql.Literal(n), sql.Literal(name))
-            for n, (name, _, _) in rules
-        )
-    )
-    reason = sql.SQL("case c._rule {} end").format(
-        sql.SQL(" ").join(
-            sql.SQL("when {} then {}").format(sql.Literal(n), text) for n, (_, _, text) in rules
-        )
-    )
-    return field, reason
-
-
 def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
     row = conn.execute(
         "select sha256 from ops.load_ledger where file_path = %s and status = 'loaded' "
@@ -325,12 +192,119 @@ def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: 
     return cursor.rowcount
 
 
+def _stream_connection(conn: psycopg.Connection) -> psycopg.Connection:
+    """Another connection to the same warehouse as the same user, for one COPY stream."""
+    password = conn.pgconn.password
+    stream = psycopg.connect(
+        **conn.info.get_parameters(),
+        password=password.decode() if password else None,
+        autocommit=True,
+    )
+    # The duplicate check hashes a stream's share of the keys in memory; the streams are
+    # the parallelism, workers of their own would only compete with them for the cores.
+    stream.execute("set work_mem = '256MB'; set max_parallel_workers_per_gather = 0")
+    return stream
+
+
+def _segments(landing: LandingFile, size: int, streams: int | None) -> list[Segment]:
+    """Plain CSV files big enough to gain are cut for parallel streams; gzip and Parquet
+    cannot be entered in the middle and stream whole."""
+    wanted = streams or (STREAMS if size >= PARALLEL_FROM_BYTES else 1)
+    if wanted < 2 or not landing.path.endswith(".csv"):
+        return [WHOLE_FILE]
+    with open_binary(landing) as handle:
+        return plan_segments(handle, size, wanted)
+
+
+def _part_data(landing: LandingFile, part: Part) -> Iterator[bytes]:
+    if part.segment == WHOLE_FILE:
+        yield from _source_bytes(landing)
+        return
+    with open_binary(landing) as handle:
+        yield from byte_range(handle, part.segment, CHUNK)
+
+
+def _copy_and_check(
+    conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
+) -> int:
+    """Every part loaded and checked, each on its own connection, all at once; returns the
+    rows read. Duplicate keys can span parts, so they are looked for once all are in."""
+
+    def copy_and_check(stream: psycopg.Connection, part: Part) -> int:
+        copied = copy_part(stream, part, header, _part_data(landing, part))
+        check_part(stream, part, copied)
+        return copied.rows
+
+    with ExitStack() as connections, ThreadPoolExecutor(len(parts)) as pool:
+        streams = [connections.enter_context(_stream_connection(conn)) for _ in parts]
+        rows = sum(pool.map(copy_and_check, streams, parts))
+        list(
+            pool.map(
+                lambda stream, share: mark_duplicates(stream, parts, share),
+                streams,
+                range(len(parts)),
+            )
+        )
+    return rows
+
+
+def _quarantine(
+    conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
+) -> int:
+    """Copy the bad lines, exactly as received, to ``raw_quarantine`` with field and reason.
+
+    The typed parts lack the lines COPY skipped and hold the others re-rendered, so the file
+    is read once more as text; a file without bad lines never pays for it.
+    """
+    entity = landing.entity
+    _copy_into_incoming(conn, landing, header)
+    cleaned = sql.SQL(", ").join(
+        sql.SQL("nullif(btrim(i.{0}), '') as {0}").format(sql.Identifier(c.name))
+        if c.name in header
+        else sql.SQL("null::text as {}").format(sql.Identifier(c.name))
+        for c in entity.columns
+    )
+    as_received = sql.SQL(", ").join(
+        sql.SQL("i.{}").format(sql.Identifier(c.name)) if c.name in header else sql.SQL("null")
+        for c in entity.columns
+    )
+    field, reason = field_and_reason(entity, landing.logical_date)
+    return conn.execute(
+        sql.SQL(
+            "insert into {quarantine} ({names}, _source_file, _line, _logical_date, _run_id,"
+            " _field, _reason) "
+            "with bad as ({bad}), cleaned as ("
+            "  select i._line, b._rule as _typed_rule, {cleaned}"
+            "  from _incoming i join bad b on b._line = i._line"
+            "), ruled as ("
+            # A line COPY skipped is named by the rules on its text; the last resort is a
+            # blank optional value of a typed column, which COPY reads as a type error.
+            "  select c.*, coalesce(c._typed_rule, {text_rule}, 0) as _rule from cleaned c"
+            ") select {as_received}, {path}, c._line, {day}, {run}, {field}, {reason} "
+            "from ruled c join _incoming i on i._line = c._line"
+        ).format(
+            quarantine=sql.Identifier("raw_quarantine", entity.name),
+            names=sql.SQL(", ").join(sql.Identifier(n) for n in entity.column_names),
+            bad=bad_lines(parts),
+            cleaned=cleaned,
+            text_rule=first_broken(entity, landing.logical_date, typed=False),
+            as_received=as_received,
+            path=sql.Literal(landing.path),
+            day=sql.Literal(landing.logical_date),
+            run=sql.Literal(parts[0].run_id),
+            field=field,
+            reason=reason,
+        )
+    ).rowcount
+
+
 def load_file(
     conn: psycopg.Connection,
     landing: LandingFile,
     run_id: str,
     threshold: float,
     tolerated_rows: int = 0,
+    streams: int | None = None,
 ) -> LoadResult:
     """Load one file exactly once per content; a changed file replaces its earlier rows.
 
@@ -339,7 +313,8 @@ def load_file(
 
     The file fails, loading nothing, when more than ``threshold`` of its rows and more than
     ``tolerated_rows`` rows break the contract: one bad row in a 40-row weekend file is
-    quarantined, a systematically broken export is stopped.
+    quarantined, a systematically broken export is stopped. ``streams`` COPY streams load
+    it side by side (default: two for a plain CSV file of 64 MiB or more).
     """
     started = datetime.now(UTC)
     skipped = LoadResult(landing.path, landing.entity.name, "skipped")
@@ -348,6 +323,8 @@ def load_file(
     if _previous_checksum(conn, landing.path) == checksum:
         return skipped
     entity = landing.entity
+    fingerprint = (checksum, size, signature)
+    parts: list[Part] = []
     try:
         header = _read_header(landing)
         _check_header(landing, header)
@@ -357,74 +334,58 @@ def load_file(
             previous = _previous_checksum(conn, landing.path)
             if previous == checksum:
                 return skipped
-            counts = _load_in_transaction(conn, landing, header, run_id, previous is not None)
-            read, loaded, quarantined = counts
+            segments = _segments(landing, size, streams)
+            parts = plan_parts(
+                entity, landing.path, landing.logical_date, run_id, segments, uuid.uuid4().hex[:8]
+            )
+            read = _copy_and_check(conn, landing, header, parts)
+            quarantined = conn.execute(
+                sql.SQL("select count(*) from ({}) b").format(bad_lines(parts))
+            ).fetchone()[0]
             if quarantined > tolerated_rows and quarantined / read > threshold:
                 raise IngestError(
                     f"{landing.path}: {quarantined} of {read} rows broke the contract, more than "
                     f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded"
                 )
-            _record(
-                conn, landing, (checksum, size, signature), counts, "loaded", None, run_id, started
+            # Whatever the ledger says, rows of this file already in raw are replaced.
+            drop_loaded_partitions(conn, entity, landing.path)
+            conn.execute(
+                sql.SQL("delete from {} where _source_file = %s").format(
+                    sql.Identifier("raw_quarantine", entity.name)
+                ),
+                [landing.path],
             )
+            if quarantined:
+                _quarantine(conn, landing, header, parts)
+            drop_bad_rows(conn, parts)
+            attach(conn, parts)
+            counts = (read, read - quarantined, quarantined)
+            _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started)
+        parts = []
     except IngestError as error:
-        fingerprint = (checksum, size, signature)
         _record(conn, landing, fingerprint, (0, 0, 0), "failed", str(error), run_id, started)
         raise
+    finally:
+        if parts:
+            with _stream_connection(conn) as cleanup:
+                drop_parts(cleanup, parts)
     log.info(
         "loaded file",
         file=landing.path,
-        rows=loaded,
+        rows=read - quarantined,
         quarantined=quarantined,
+        streams=len(parts) or len(segments),
         replaced=previous is not None,
     )
     return LoadResult(
-        landing.path, entity.name, "loaded", read, loaded, quarantined, previous is not None
+        landing.path,
+        entity.name,
+        "loaded",
+        read,
+        read - quarantined,
+        quarantined,
+        previous is not None,
     )
-
-
-def _load_in_transaction(
-    conn: psycopg.Connection, landing: LandingFile, header: list[str], run_id: str, replace: bool
-) -> tuple[int, int, int]:
-    entity = landing.entity
-    read = _copy_into_incoming(conn, landing, header)
-    conn.execute(_checked_rows_sql(entity, header, landing.logical_date))
-    raw_table = sql.Identifier("raw", entity.name)
-    quarantine_table = sql.Identifier("raw_quarantine", entity.name)
-    if replace:
-        for table in (raw_table, quarantine_table):
-            conn.execute(
-                sql.SQL("delete from {} where _source_file = %s").format(table), [landing.path]
-            )
-    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in entity.columns)
-    meta = sql.SQL("_source_file, _line, _logical_date, _run_id")
-    typed = sql.SQL(", ").join(
-        sql.SQL("{}::{}").format(_value(c), sql.SQL(c.type)) for c in entity.columns
-    )
-    as_text = sql.SQL(", ").join(
-        sql.SQL("i.{}").format(sql.Identifier(c.name)) if c.name in header else sql.SQL("null")
-        for c in entity.columns
-    )
-    # Literals, not placeholders: the reason expressions use format()'s own % codes.
-    source = sql.SQL("{}, c._line, {}, {}").format(
-        sql.Literal(landing.path), sql.Literal(landing.logical_date), sql.Literal(run_id)
-    )
-    loaded = conn.execute(
-        sql.SQL(
-            "insert into {} ({}, {}) select {}, {} from _checked c where c._rule is null"
-        ).format(raw_table, names, meta, typed, source)
-    ).rowcount
-    if loaded == read:
-        return read, loaded, 0
-    # Quarantined rows keep their text exactly as received, with the rule they broke.
-    field, reason = _outcome_of_rule(entity, landing.logical_date)
-    quarantined = conn.execute(
-        sql.SQL(
-            "insert into {} ({}, {}, _field, _reason) select {}, {}, {}, {} "
-            "from _checked c join _incoming i on i._line = c._line where c._rule is not null"
-        ).format(quarantine_table, names, meta, as_text, source, field, reason)
-    ).rowcount
-    return loaded + quarantined, loaded, quarantined
 
 
 def _record(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from customer_health.errors import WarehouseError
 from customer_health.ingest.contracts import ENTITIES, Entity
 
 BI_ROLE = "bi_reader"
@@ -81,21 +82,36 @@ def _raw_table_ddl(entity: Entity) -> sql.Composed:
     )
     table = sql.Identifier("raw", entity.name)
     quarantine = sql.Identifier("raw_quarantine", entity.name)
+    # Each loaded file is attached as partitions (see ingest.file_partitions); readers
+    # filtering on _logical_date skip the others by their CHECK constraints, so no index.
     return sql.SQL(
-        "create table if not exists {table} ({typed}, {load});"
-        "create index if not exists {index} on {table} (_source_file);"
-        "create index if not exists {date_index} on {table} (_logical_date);"
+        "create table if not exists {table} ({typed}, {load})"
+        " partition by range (_source_file, _line);"
         "create table if not exists {quarantine} ({as_text}, {load}, "
         "_field text not null, _reason text not null);"
+        "create index if not exists {index} on {quarantine} (_source_file);"
     ).format(
         table=table,
         typed=typed,
         load=LOAD_COLUMNS,
         index=sql.Identifier(f"{entity.name}_source_file"),
-        date_index=sql.Identifier(f"{entity.name}_logical_date"),
         quarantine=quarantine,
         as_text=as_text,
     )
+
+
+def _check_raw_is_partitioned(conn: psycopg.Connection) -> None:
+    """Raw tables created before loads became partitions cannot be converted in place."""
+    flat = conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'raw' and c.relkind = 'r'"
+    ).fetchall()
+    if flat:
+        raise WarehouseError(
+            f"raw.{flat[0][0]} was created by an older version of the loader (not partitioned "
+            "by file); reload the landing files into a new warehouse (for the embedded one: "
+            "`customer-health warehouse stop` and remove its data directory)"
+        )
 
 
 def ensure_warehouse_objects(conn: psycopg.Connection, bi_password: str | None) -> None:
@@ -104,7 +120,11 @@ def ensure_warehouse_objects(conn: psycopg.Connection, bi_password: str | None) 
         # One bootstrap at a time: concurrent "create if not exists" can still collide.
         conn.execute("select pg_advisory_xact_lock(hashtext('customer_health.bootstrap'))")
         conn.execute(OPS_DDL)
-        conn.execute("create schema if not exists raw; create schema if not exists raw_quarantine")
+        conn.execute(
+            "create schema if not exists raw; create schema if not exists raw_quarantine;"
+            "create schema if not exists raw_files"
+        )
+        _check_raw_is_partitioned(conn)
         for entity in ENTITIES:
             conn.execute(_raw_table_ddl(entity))
         _ensure_bi_role(conn, bi_password)

@@ -1,0 +1,366 @@
+"""Each landing file lands as partitions of its ``raw`` table, one per COPY stream.
+
+``raw.<entity>`` is partitioned by range of (``_source_file``, ``_line``). A stream COPYs its
+share of the file straight into a new table of typed columns (``raw_files`` schema, not
+visible to dbt or BI), whose defaults supply the file, night and run and whose identity
+numbers the lines; a row COPY cannot type is skipped, leaving a gap in the numbering.
+The contract's remaining rules then run on typed values, on every stream's own connection
+at once; what they find is written to a small ``<part>_bad`` table. The loader's
+transaction later removes the bad rows and attaches the tables: attaching is a catalog
+change (their CHECK constraints prove the range), so the rows are written once, in
+parallel, and appear in ``raw`` all at once when the ledger row commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+from psycopg import sql
+
+from customer_health.errors import IngestError
+from customer_health.ingest.contracts import Entity
+from customer_health.ingest.rules import duplicate_rule_numbers, first_broken
+from customer_health.ingest.segments import Segment
+
+SCHEMA = "raw_files"
+SKIPPED_NOTICE = re.compile(r"^(\d+) rows? (?:was|were) skipped")
+COPY_CONTEXT = re.compile(r"^COPY [^,]+, line (\d+)")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One stream's share of one file and the table it lands in."""
+
+    entity: Entity
+    path: str
+    logical_date: date
+    run_id: str
+    segment: Segment
+    next_line: int | None  # first line of the following part; None for the last part
+    name: str
+
+    @property
+    def table(self) -> sql.Identifier:
+        return sql.Identifier(SCHEMA, self.name)
+
+    @property
+    def bad_table(self) -> sql.Identifier:
+        return sql.Identifier(SCHEMA, f"{self.name}_bad")
+
+    @property
+    def bounds(self) -> sql.Composed:
+        path = sql.Literal(self.path)
+        low = (
+            sql.SQL("minvalue") if self.segment.start == 0 else sql.Literal(self.segment.first_line)
+        )
+        high = sql.SQL("maxvalue") if self.next_line is None else sql.Literal(self.next_line)
+        return sql.SQL("from ({path}, {low}) to ({path}, {high})").format(
+            path=path, low=low, high=high
+        )
+
+
+def file_prefix(entity: Entity, path: str) -> str:
+    """The start of the names of every partition holding this file's rows."""
+    return f"{entity.name}_{hashlib.md5(path.encode()).hexdigest()[:16]}_"
+
+
+def plan_parts(
+    entity: Entity, path: str, logical_date: date, run_id: str, segments: list[Segment], load: str
+) -> list[Part]:
+    next_lines = [s.first_line for s in segments[1:]] + [None]
+    return [
+        Part(
+            entity,
+            path,
+            logical_date,
+            run_id,
+            segment,
+            next_line,
+            f"{file_prefix(entity, path)}{load}_{n}",
+        )
+        for n, (segment, next_line) in enumerate(zip(segments, next_lines, strict=True), 1)
+    ]
+
+
+def _create_sql(part: Part, header: list[str]) -> sql.Composed:
+    line_range = [sql.SQL("_source_file = {}").format(sql.Literal(part.path))]
+    if part.segment.start:
+        line_range.append(sql.SQL("_line >= {}").format(sql.Literal(part.segment.first_line)))
+    if part.next_line is not None:
+        line_range.append(sql.SQL("_line < {}").format(sql.Literal(part.next_line)))
+    extras = [name for name in header if name not in part.entity.column_names]
+    return sql.SQL(
+        "create table {table} (like {parent});"
+        "alter table {table}"
+        " alter _source_file set default {path}, alter _logical_date set default {day},"
+        " alter _run_id set default {run}, alter _loaded_at set default now(),"
+        " alter _line add generated always as identity (start with {first} cache 100000),"
+        " add check ({line_range}), add check (_logical_date = {day}){extras};"
+        "create unlogged table {bad} (_line bigint not null, _rule integer, _kind text not null)"
+    ).format(
+        table=part.table,
+        parent=sql.Identifier("raw", part.entity.name),
+        path=sql.Literal(part.path),
+        day=sql.Literal(part.logical_date),
+        run=sql.Literal(part.run_id),
+        first=sql.Literal(part.segment.first_line),
+        line_range=sql.SQL(" and ").join(line_range),
+        # Columns the contract does not know are read (COPY needs a place) and dropped.
+        extras=sql.SQL("").join(
+            sql.SQL(", add {} text").format(sql.Identifier(name)) for name in extras
+        ),
+        bad=part.bad_table,
+    )
+
+
+@dataclass(frozen=True)
+class Copied:
+    rows: int  # lines read, skipped ones included
+    skipped: int  # lines COPY could not type
+    spaces: bool  # whether any byte was a space: without one no value needs trimming
+
+
+def copy_part(
+    conn: psycopg.Connection, part: Part, header: list[str], data: Iterable[bytes]
+) -> Copied:
+    """Create the part's table and COPY its share of the file.
+
+    One transaction on the stream's own connection: FREEZE writes the rows visible to
+    everyone from the start, so the scans after it need not set hint bits on every page.
+    """
+    skipped, spaces = 0, False
+
+    def count_skipped(diagnostic: psycopg.errors.Diagnostic) -> None:
+        nonlocal skipped
+        if match := SKIPPED_NOTICE.match(diagnostic.message_primary or ""):
+            skipped = int(match.group(1))
+
+    conn.add_notice_handler(count_skipped)
+    copy = sql.SQL(
+        "copy {} ({}) from stdin with (format csv, header {}, encoding 'UTF8', freeze,"
+        " force_null *, on_error ignore)"
+    ).format(
+        part.table,
+        sql.SQL(", ").join(sql.Identifier(name) for name in header),
+        sql.SQL("true" if part.segment.start == 0 else "false"),
+    )
+    try:
+        with conn.transaction():
+            conn.execute(_create_sql(part, header))
+            cursor = conn.cursor()
+            with cursor.copy(copy) as stream:
+                for chunk in data:
+                    spaces = spaces or b" " in chunk
+                    stream.write(chunk)
+            copied = cursor.rowcount
+            extras = [name for name in header if name not in part.entity.column_names]
+            if extras:
+                conn.execute(
+                    sql.SQL("alter table {} {}").format(
+                        part.table,
+                        sql.SQL(", ").join(
+                            sql.SQL("drop column {}").format(sql.Identifier(n)) for n in extras
+                        ),
+                    )
+                )
+    except psycopg.errors.DataError as error:
+        raise IngestError(f"{part.path} {_where(error, part.segment)}") from error
+    finally:
+        conn.remove_notice_handler(count_skipped)
+    return Copied(copied + skipped, skipped, spaces)
+
+
+def _where(error: psycopg.errors.DataError, segment: Segment) -> str:
+    """COPY's error as a position in the whole file: its line numbers count from the part."""
+    detail = (error.diag.message_primary or str(error)).strip()
+    context = (error.diag.context or "").strip()
+    match = COPY_CONTEXT.match(context)
+    if not match:
+        return f": {detail}"
+    line = int(match.group(1)) + segment.lines_before
+    return f"line {line}{context[match.end() :]}: {detail}"
+
+
+def check_part(conn: psycopg.Connection, part: Part, copied: Copied) -> None:
+    """Record the part's bad lines: the lines COPY skipped (the gaps in the line numbers)
+    and the rules typed values break. Text with spaces around it is trimmed first (blank
+    is missing); the scan only looks closer at rows with a space somewhere, and not at all
+    when the part had no space byte."""
+    text = [sql.Identifier(c.name) for c in part.entity.columns if c.type == "text"]
+    padded = (
+        sql.SQL("strpos(concat({}), ' ') > 0 and ({})").format(
+            sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in text),
+            sql.SQL(" or ").join(sql.SQL("t.{0} <> btrim(t.{0})").format(c) for c in text),
+        )
+        if copied.spaces
+        else sql.SQL("false")
+    )
+    rule = first_broken(part.entity, part.logical_date, typed=True)
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "insert into {bad} (_line, _rule, _kind) "
+                "select _line, _rule, case when _padded then 'padded' else 'rule' end "
+                "from (select t._line, {rule} as _rule, {padded} as _padded from {table} t) s "
+                "where _rule is not null or _padded"
+            ).format(bad=part.bad_table, rule=rule, padded=padded, table=part.table)
+        )
+        trimmed = (
+            copied.spaces
+            and conn.execute(
+                sql.SQL(
+                    "update {table} t set {trim} from {bad} b "
+                    "where b._line = t._line and b._kind = 'padded'"
+                ).format(
+                    table=part.table,
+                    trim=sql.SQL(", ").join(
+                        sql.SQL("{0} = nullif(btrim(t.{0}), '')").format(c) for c in text
+                    ),
+                    bad=part.bad_table,
+                )
+            ).rowcount
+        )
+        if trimmed:
+            conn.execute(
+                sql.SQL(
+                    "insert into {bad} (_line, _rule, _kind) select _line, _rule, 'rule' "
+                    "from (select t._line, {rule} as _rule from {table} t join {bad} b"
+                    " on b._line = t._line and b._kind = 'padded') s where _rule is not null"
+                ).format(bad=part.bad_table, rule=rule, table=part.table)
+            )
+        if copied.skipped:
+            conn.execute(
+                sql.SQL(
+                    "insert into {bad} (_line, _kind) select g, 'skipped' "
+                    "from generate_series({first}::bigint, {last}::bigint) g "
+                    "where not exists (select from {table} t where t._line = g)"
+                ).format(
+                    bad=part.bad_table,
+                    first=sql.Literal(part.segment.first_line),
+                    last=sql.Literal(part.segment.first_line + copied.rows - 1),
+                    table=part.table,
+                )
+            )
+
+
+def mark_duplicates(conn: psycopg.Connection, parts: list[Part], share: int) -> None:
+    """Record the lines whose key appears more than once in the file, for the keys whose
+    hash falls in ``share`` of ``len(parts)``: each stream's connection takes one share.
+    Counting 64-bit hashes is cheaper than counting text; rows are then grouped by the key
+    itself, so a collision of hashes flags nothing."""
+    entity, key = parts[0].entity, sql.Identifier(parts[0].entity.key)
+    hashed = sql.SQL(" union all ").join(
+        sql.SQL("select hashtextextended(t.{}::text, 0) as _hash, t.* from {} t").format(
+            key, p.table
+        )
+        for p in parts
+    )
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "create temp table _duplicate_hashes on commit drop as "
+                "select _hash from ({hashed}) t where t.{key} is not null and {in_share} "
+                "group by _hash having count(*) > 1"
+            ).format(
+                hashed=hashed,
+                key=key,
+                in_share=sql.SQL("abs(_hash % {}) = {}").format(
+                    sql.Literal(len(parts)), sql.Literal(share)
+                ),
+            )
+        )
+        if conn.execute("select not exists (select from _duplicate_hashes)").fetchone()[0]:
+            return
+        conflicting, exact = duplicate_rule_numbers(entity, parts[0].logical_date)
+        content = sql.SQL("md5(row({})::text)").format(
+            sql.SQL(", ").join(
+                sql.SQL("t.{}").format(sql.Identifier(n)) for n in entity.column_names
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "insert into {bad} (_line, _rule, _kind) "
+                "select _line, case when _conflict then {conflicting} else {exact} end, 'rule' "
+                "from (select t._line,"
+                "  min({content}) over w <> max({content}) over w as _conflict,"
+                "  row_number() over (partition by t.{key} order by t._line) as _nth"
+                "  from ({hashed}) t join _duplicate_hashes d on d._hash = t._hash"
+                "  window w as (partition by t.{key})) s "
+                "where _conflict or _nth > 1"
+            ).format(
+                bad=parts[share].bad_table,
+                conflicting=sql.Literal(conflicting),
+                exact=sql.Literal(exact),
+                content=content,
+                key=key,
+                hashed=hashed,
+            )
+        )
+
+
+def bad_lines(parts: list[Part]) -> sql.Composed:
+    """Each quarantined line once, with the number of its first broken rule when the typed
+    checks know it (NULL for lines COPY skipped)."""
+    return sql.SQL(
+        "select _line, min(_rule) as _rule from ({}) b where _kind <> 'padded' group by _line"
+    ).format(
+        sql.SQL(" union all ").join(sql.SQL("select * from {}").format(p.bad_table) for p in parts)
+    )
+
+
+def drop_bad_rows(conn: psycopg.Connection, parts: list[Part]) -> None:
+    """Delete the quarantined lines from the parts."""
+    for part in parts:
+        conn.execute(
+            sql.SQL(
+                "delete from {table} t using {bad} b"
+                " where b._line = t._line and b._kind <> 'padded'"
+            ).format(table=part.table, bad=part.bad_table)
+        )
+
+
+def drop_loaded_partitions(conn: psycopg.Connection, entity: Entity, path: str) -> None:
+    """Remove the partitions of an earlier load of this file (a corrected file replaces it)."""
+    names = conn.execute(
+        "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+        "where i.inhparent = %s::regclass and starts_with(c.relname, %s)",
+        [f"raw.{entity.name}", file_prefix(entity, path)],
+    ).fetchall()
+    for (name,) in names:
+        conn.execute(sql.SQL("drop table {}").format(sql.Identifier(SCHEMA, name)))
+
+
+def attach(conn: psycopg.Connection, parts: list[Part]) -> None:
+    parent = sql.Identifier("raw", parts[0].entity.name)
+    for part in parts:
+        conn.execute(
+            sql.SQL(
+                "alter table {table} alter _line drop identity;"
+                "alter table {parent} attach partition {table} for values {bounds};"
+                "drop table {bad}"
+            ).format(table=part.table, parent=parent, bounds=part.bounds, bad=part.bad_table)
+        )
+
+
+def drop_parts(conn: psycopg.Connection, parts: Iterable[Part]) -> None:
+    """Remove the tables of a load that did not finish."""
+    for part in parts:
+        conn.execute(sql.SQL("drop table if exists {}, {}").format(part.table, part.bad_table))
+
+
+def byte_range(handle, segment: Segment, chunk: int) -> Iterator[bytes]:
+    """The bytes of one segment of an open file."""
+    handle.seek(segment.start)
+    remaining = None if segment.end is None else segment.end - segment.start
+    while remaining is None or remaining > 0:
+        data = handle.read(chunk if remaining is None else min(chunk, remaining))
+        if not data:
+            return
+        if remaining is not None:
+            remaining -= len(data)
+        yield data
