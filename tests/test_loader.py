@@ -14,6 +14,7 @@ import pytest
 
 from customer_health.errors import IngestError
 from customer_health.ingest.contracts import entity_named
+from customer_health.ingest.file_partitions import file_prefix
 from customer_health.ingest.landing import LandingFile, discover
 from customer_health.ingest.loader import load_file, unchanged_since_last_load
 
@@ -236,3 +237,92 @@ def test_an_untouched_file_is_skipped_on_its_size_and_time_without_being_read(sc
         "select score from raw.responses where _source_file = %s", [landing.path]
     ).fetchone()[0]
     assert score == 4
+
+
+def _messy_responses(bad_byte: bool = False) -> bytes:
+    """200 responses with what each stream must handle the same: comments spanning lines,
+    padded and blank text, a type error after a multi-line comment, duplicates and a
+    conflict whose rows sit in different halves, an unknown customer."""
+    rows = []
+    for n in range(200):
+        comment = f'"needs\nwork, ""really"" {n}"' if n % 7 == 0 else ""
+        rows.append(f"R{n},L1,u{n},admin,{n % 11},{comment},2026-02-03T10:00:00+00:00")
+    rows[3] = "R3, L2 ,u3,admin,4,,2026-02-03T10:00:00+00:00"  # padded: loads as L2
+    rows[150] = rows[5]  # exact duplicate of line 7, far away
+    rows[160] = rows[10].replace(",admin,", ",viewer,")  # conflicts with line 12
+    rows[170] = "R170,L1,u170,admin,ten,,2026-02-03T10:00:00+00:00"
+    rows[180] = "R180,NOPE,u180,admin,5,,2026-02-03T10:00:00+00:00"
+    rows[190] = "R190,L1,   ,admin,5,,2026-02-03T10:00:00+00:00"  # blank after trimming
+    data = (RESPONSES_HEADER + "\n".join(rows) + "\n").encode()
+    return data.replace(b"R185,", b"R185\xff,") if bad_byte else data
+
+
+def _loaded_rows(conn, path: str) -> tuple[list[tuple], list[tuple]]:
+    columns = "response_id, customer_id, user_id, role, score, comment, responded_at, _line"
+    raw = conn.execute(
+        f"select {columns} from raw.responses where _source_file = %s order by _line", [path]
+    ).fetchall()
+    quarantine = conn.execute(
+        f"select {columns}, _field, _reason from raw_quarantine.responses"
+        " where _source_file = %s order by _line",
+        [path],
+    ).fetchall()
+    return raw, quarantine
+
+
+def test_parallel_streams_load_exactly_what_one_stream_loads(scratch_conn, root):
+    one = landed(root, "nps/2026-02-03/responses-one-stream.csv", _messy_responses())
+    two = landed(root, "nps/2026-02-03/responses-two-streams.csv", _messy_responses())
+    result_one = load_file(scratch_conn, one, "r1", 1.0, streams=1)
+    result_two = load_file(scratch_conn, two, "r1", 1.0, streams=2)
+    partitions = scratch_conn.execute(
+        "select count(*) from pg_inherits where inhparent = 'raw.responses'::regclass"
+        " and inhrelid::regclass::text like %s",
+        ["%" + file_prefix(two.entity, two.path) + "%"],
+    ).fetchone()[0]
+    assert partitions == 2
+    assert (result_two.rows_read, result_two.rows_loaded) == (200, 194)
+    assert (result_one.rows_read, result_one.rows_loaded) == (200, 194)
+    raw, quarantine = _loaded_rows(scratch_conn, one.path)
+    assert (raw, quarantine) == _loaded_rows(scratch_conn, two.path)
+    assert [(row[7], row[8], row[9]) for row in quarantine] == [
+        (12, "response_id", "key appears more than once in the file with different content"),
+        (152, "response_id", "exact duplicate of an earlier row"),
+        (162, "response_id", "key appears more than once in the file with different content"),
+        (172, "score", "'ten' is not a valid integer"),
+        (182, "customer_id", "unknown customer 'NOPE'"),
+        (192, "user_id", "missing required value"),
+    ]
+    assert next(row for row in raw if row[0] == "R3")[1] == "L2"
+    assert quarantine[0][:7] == (
+        "R10",
+        "L1",
+        "u10",
+        "admin",
+        "10",
+        None,
+        "2026-02-03T10:00:00+00:00",
+    )
+
+
+def test_an_error_in_a_later_stream_names_the_line_of_the_whole_file(scratch_conn, root):
+    messages = []
+    for streams in (1, 2):
+        landing = landed(
+            root,
+            f"nps/2026-02-04/responses-bad-byte-{streams}.csv",
+            _messy_responses(bad_byte=True),
+        )
+        with pytest.raises(IngestError) as failure:
+            load_file(scratch_conn, landing, "r1", 1.0, streams=streams)
+        messages.append(str(failure.value).split(" ", 1)[1])
+    # 27 comments before R185 span two lines each: record 187 is physical line 214.
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("line 214")
+    leftovers = scratch_conn.execute(
+        "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'raw_files' and c.relkind = 'r' and c.relname <> 'bad_lines'"
+        " and c.oid not in (select inhrelid from pg_inherits)"
+    ).fetchone()[0]
+    assert leftovers == 0
+    assert scratch_conn.execute("select count(*) from raw_files.bad_lines").fetchone()[0] == 0

@@ -28,6 +28,8 @@ from customer_health.ingest.rules import duplicate_rule_numbers, first_broken
 from customer_health.ingest.segments import Segment
 
 SCHEMA = "raw_files"
+# The bad lines of the parts being loaded, by part; unlogged scratch shared by all loads.
+BAD_LINES = sql.Identifier(SCHEMA, "bad_lines")
 SKIPPED_NOTICE = re.compile(r"^(\d+) rows? (?:was|were) skipped")
 COPY_CONTEXT = re.compile(r"^COPY [^,]+, line (\d+)")
 
@@ -47,10 +49,6 @@ class Part:
     @property
     def table(self) -> sql.Identifier:
         return sql.Identifier(SCHEMA, self.name)
-
-    @property
-    def bad_table(self) -> sql.Identifier:
-        return sql.Identifier(SCHEMA, f"{self.name}_bad")
 
     @property
     def bounds(self) -> sql.Composed:
@@ -88,33 +86,38 @@ def plan_parts(
 
 
 def _create_sql(part: Part, header: list[str]) -> sql.Composed:
+    """The part's table: the parent's columns, whose defaults say where each row came from,
+    and CHECK constraints that prove the partition range when it is attached."""
     line_range = [sql.SQL("_source_file = {}").format(sql.Literal(part.path))]
     if part.segment.start:
         line_range.append(sql.SQL("_line >= {}").format(sql.Literal(part.segment.first_line)))
     if part.next_line is not None:
         line_range.append(sql.SQL("_line < {}").format(sql.Literal(part.next_line)))
+    # Columns the contract does not know are read (COPY needs a place) and dropped.
     extras = [name for name in header if name not in part.entity.column_names]
     return sql.SQL(
-        "create table {table} (like {parent});"
-        "alter table {table}"
-        " alter _source_file set default {path}, alter _logical_date set default {day},"
-        " alter _run_id set default {run}, alter _loaded_at set default now(),"
-        " alter _line add generated always as identity (start with {first} cache 100000),"
-        " add check ({line_range}), add check (_logical_date = {day}){extras};"
-        "create unlogged table {bad} (_line bigint not null, _rule integer, _kind text not null)"
+        "create table {table} ({columns},"
+        " _source_file text not null default {path},"
+        " _line bigint generated always as identity (start with {first} cache 100000),"
+        " _logical_date date not null default {day}, _run_id text not null default {run},"
+        " _loaded_at timestamptz not null default now(),"
+        " check ({line_range}), check (_logical_date = {day}))"
     ).format(
         table=part.table,
-        parent=sql.Identifier("raw", part.entity.name),
+        columns=sql.SQL(", ").join(
+            [
+                *(
+                    sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
+                    for c in part.entity.columns
+                ),
+                *(sql.SQL("{} text").format(sql.Identifier(name)) for name in extras),
+            ]
+        ),
         path=sql.Literal(part.path),
+        first=sql.Literal(part.segment.first_line),
         day=sql.Literal(part.logical_date),
         run=sql.Literal(part.run_id),
-        first=sql.Literal(part.segment.first_line),
         line_range=sql.SQL(" and ").join(line_range),
-        # Columns the contract does not know are read (COPY needs a place) and dropped.
-        extras=sql.SQL("").join(
-            sql.SQL(", add {} text").format(sql.Identifier(name)) for name in extras
-        ),
-        bad=part.bad_table,
     )
 
 
@@ -204,43 +207,52 @@ def check_part(conn: psycopg.Connection, part: Part, copied: Copied) -> None:
     with conn.transaction():
         conn.execute(
             sql.SQL(
-                "insert into {bad} (_line, _rule, _kind) "
-                "select _line, _rule, case when _padded then 'padded' else 'rule' end "
+                "insert into {bad} (_part, _line, _rule, _kind) "
+                "select {name}, _line, _rule, case when _padded then 'padded' else 'rule' end "
                 "from (select t._line, {rule} as _rule, {padded} as _padded from {table} t) s "
                 "where _rule is not null or _padded"
-            ).format(bad=part.bad_table, rule=rule, padded=padded, table=part.table)
+            ).format(
+                bad=BAD_LINES,
+                name=sql.Literal(part.name),
+                rule=rule,
+                padded=padded,
+                table=part.table,
+            )
         )
         trimmed = (
             copied.spaces
             and conn.execute(
                 sql.SQL(
                     "update {table} t set {trim} from {bad} b "
-                    "where b._line = t._line and b._kind = 'padded'"
+                    "where b._part = {name} and b._line = t._line and b._kind = 'padded'"
                 ).format(
                     table=part.table,
                     trim=sql.SQL(", ").join(
                         sql.SQL("{0} = nullif(btrim(t.{0}), '')").format(c) for c in text
                     ),
-                    bad=part.bad_table,
+                    bad=BAD_LINES,
+                    name=sql.Literal(part.name),
                 )
             ).rowcount
         )
         if trimmed:
             conn.execute(
                 sql.SQL(
-                    "insert into {bad} (_line, _rule, _kind) select _line, _rule, 'rule' "
-                    "from (select t._line, {rule} as _rule from {table} t join {bad} b"
-                    " on b._line = t._line and b._kind = 'padded') s where _rule is not null"
-                ).format(bad=part.bad_table, rule=rule, table=part.table)
+                    "insert into {bad} (_part, _line, _rule, _kind) select {name}, _line, _rule,"
+                    " 'rule' from (select t._line, {rule} as _rule from {table} t join {bad} b"
+                    " on b._part = {name} and b._line = t._line and b._kind = 'padded') s"
+                    " where _rule is not null"
+                ).format(bad=BAD_LINES, name=sql.Literal(part.name), rule=rule, table=part.table)
             )
         if copied.skipped:
             conn.execute(
                 sql.SQL(
-                    "insert into {bad} (_line, _kind) select g, 'skipped' "
+                    "insert into {bad} (_part, _line, _kind) select {name}, g, 'skipped' "
                     "from generate_series({first}::bigint, {last}::bigint) g "
                     "where not exists (select from {table} t where t._line = g)"
                 ).format(
-                    bad=part.bad_table,
+                    bad=BAD_LINES,
+                    name=sql.Literal(part.name),
                     first=sql.Literal(part.segment.first_line),
                     last=sql.Literal(part.segment.first_line + copied.rows - 1),
                     table=part.table,
@@ -260,68 +272,67 @@ def mark_duplicates(conn: psycopg.Connection, parts: list[Part], share: int) -> 
         )
         for p in parts
     )
-    with conn.transaction():
-        conn.execute(
-            sql.SQL(
-                "create temp table _duplicate_hashes on commit drop as "
-                "select _hash from ({hashed}) t where t.{key} is not null and {in_share} "
-                "group by _hash having count(*) > 1"
-            ).format(
-                hashed=hashed,
-                key=key,
-                in_share=sql.SQL("abs(_hash % {}) = {}").format(
-                    sql.Literal(len(parts)), sql.Literal(share)
-                ),
-            )
+    duplicate_hashes = sql.SQL(
+        "select _hash from ({hashed}) t where t.{key} is not null and {in_share} "
+        "group by _hash having count(*) > 1"
+    ).format(
+        hashed=hashed,
+        key=key,
+        in_share=sql.SQL("abs(_hash % {}) = {}").format(
+            sql.Literal(len(parts)), sql.Literal(share)
+        ),
+    )
+    # Counted first: with no duplicate (the usual case) the rows are read once.
+    if not conn.execute(sql.SQL("select exists ({})").format(duplicate_hashes)).fetchone()[0]:
+        return
+    conflicting, exact = duplicate_rule_numbers(entity, parts[0].logical_date)
+    content = sql.SQL("md5(row({})::text)").format(
+        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(n)) for n in entity.column_names)
+    )
+    conn.execute(
+        sql.SQL(
+            "insert into {bad} (_part, _line, _rule, _kind) "
+            "select {name}, _line, case when _conflict then {conflicting} else {exact} end,"
+            " 'rule' "
+            "from (select t._line,"
+            "  min({content}) over w <> max({content}) over w as _conflict,"
+            "  row_number() over (partition by t.{key} order by t._line) as _nth"
+            "  from ({hashed}) t where t._hash in ({duplicate_hashes})"
+            "  window w as (partition by t.{key})) s "
+            "where _conflict or _nth > 1"
+        ).format(
+            bad=BAD_LINES,
+            name=sql.Literal(parts[share].name),
+            conflicting=sql.Literal(conflicting),
+            exact=sql.Literal(exact),
+            content=content,
+            key=key,
+            hashed=hashed,
+            duplicate_hashes=duplicate_hashes,
         )
-        if conn.execute("select not exists (select from _duplicate_hashes)").fetchone()[0]:
-            return
-        conflicting, exact = duplicate_rule_numbers(entity, parts[0].logical_date)
-        content = sql.SQL("md5(row({})::text)").format(
-            sql.SQL(", ").join(
-                sql.SQL("t.{}").format(sql.Identifier(n)) for n in entity.column_names
-            )
-        )
-        conn.execute(
-            sql.SQL(
-                "insert into {bad} (_line, _rule, _kind) "
-                "select _line, case when _conflict then {conflicting} else {exact} end, 'rule' "
-                "from (select t._line,"
-                "  min({content}) over w <> max({content}) over w as _conflict,"
-                "  row_number() over (partition by t.{key} order by t._line) as _nth"
-                "  from ({hashed}) t join _duplicate_hashes d on d._hash = t._hash"
-                "  window w as (partition by t.{key})) s "
-                "where _conflict or _nth > 1"
-            ).format(
-                bad=parts[share].bad_table,
-                conflicting=sql.Literal(conflicting),
-                exact=sql.Literal(exact),
-                content=content,
-                key=key,
-                hashed=hashed,
-            )
-        )
+    )
 
 
 def bad_lines(parts: list[Part]) -> sql.Composed:
     """Each quarantined line once, with the number of its first broken rule when the typed
     checks know it (NULL for lines COPY skipped)."""
     return sql.SQL(
-        "select _line, min(_rule) as _rule from ({}) b where _kind <> 'padded' group by _line"
-    ).format(
-        sql.SQL(" union all ").join(sql.SQL("select * from {}").format(p.bad_table) for p in parts)
-    )
+        "select _line, min(_rule) as _rule from {} where _part in ({}) and _kind <> 'padded'"
+        " group by _line"
+    ).format(BAD_LINES, sql.SQL(", ").join(sql.Literal(p.name) for p in parts))
 
 
-def drop_bad_rows(conn: psycopg.Connection, parts: list[Part]) -> None:
-    """Delete the quarantined lines from the parts."""
-    for part in parts:
+def drop_bad_rows(conn: psycopg.Connection, parts: list[Part]) -> int:
+    """Delete the quarantined lines from the parts (a duplicate found by one stream's share
+    may sit in another stream's part); returns the rows deleted."""
+    return sum(
         conn.execute(
-            sql.SQL(
-                "delete from {table} t using {bad} b"
-                " where b._line = t._line and b._kind <> 'padded'"
-            ).format(table=part.table, bad=part.bad_table)
-        )
+            sql.SQL("delete from {} t using ({}) b where b._line = t._line").format(
+                part.table, bad_lines(parts)
+            )
+        ).rowcount
+        for part in parts
+    )
 
 
 def drop_loaded_partitions(conn: psycopg.Connection, entity: Entity, path: str) -> None:
@@ -342,15 +353,24 @@ def attach(conn: psycopg.Connection, parts: list[Part]) -> None:
             sql.SQL(
                 "alter table {table} alter _line drop identity;"
                 "alter table {parent} attach partition {table} for values {bounds};"
-                "drop table {bad}"
-            ).format(table=part.table, parent=parent, bounds=part.bounds, bad=part.bad_table)
+                "delete from {bad} where _part = {name}"
+            ).format(
+                table=part.table,
+                parent=parent,
+                bounds=part.bounds,
+                bad=BAD_LINES,
+                name=sql.Literal(part.name),
+            )
         )
 
 
 def drop_parts(conn: psycopg.Connection, parts: Iterable[Part]) -> None:
     """Remove the tables of a load that did not finish."""
     for part in parts:
-        conn.execute(sql.SQL("drop table if exists {}, {}").format(part.table, part.bad_table))
+        conn.execute(sql.SQL("drop table if exists {}").format(part.table))
+        conn.execute(
+            sql.SQL("delete from {} where _part = {}").format(BAD_LINES, sql.Literal(part.name))
+        )
 
 
 def byte_range(handle, segment: Segment, chunk: int) -> Iterator[bytes]:

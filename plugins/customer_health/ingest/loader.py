@@ -28,6 +28,7 @@ from psycopg import sql
 
 from customer_health.errors import IngestError
 from customer_health.ingest.file_partitions import (
+    Copied,
     Part,
     attach,
     bad_lines,
@@ -226,26 +227,31 @@ def _part_data(landing: LandingFile, part: Part) -> Iterator[bytes]:
 
 def _copy_and_check(
     conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
-) -> int:
-    """Every part loaded and checked, each on its own connection, all at once; returns the
-    rows read. Duplicate keys can span parts, so they are looked for once all are in."""
+) -> tuple[int, int]:
+    """Every part loaded and checked, all at once, each on its own connection (one part
+    runs in the loader's own transaction); returns the rows read and those COPY skipped.
+    Duplicate keys can span parts, so they are looked for once all are in."""
 
-    def copy_and_check(stream: psycopg.Connection, part: Part) -> int:
+    def copy_and_check(stream: psycopg.Connection, part: Part) -> Copied:
         copied = copy_part(stream, part, header, _part_data(landing, part))
         check_part(stream, part, copied)
-        return copied.rows
+        return copied
 
-    with ExitStack() as connections, ThreadPoolExecutor(len(parts)) as pool:
-        streams = [connections.enter_context(_stream_connection(conn)) for _ in parts]
-        rows = sum(pool.map(copy_and_check, streams, parts))
-        list(
-            pool.map(
-                lambda stream, share: mark_duplicates(stream, parts, share),
-                streams,
-                range(len(parts)),
+    if len(parts) == 1:
+        copied = [copy_and_check(conn, parts[0])]
+        mark_duplicates(conn, parts, 0)
+    else:
+        with ExitStack() as connections, ThreadPoolExecutor(len(parts)) as pool:
+            streams = [connections.enter_context(_stream_connection(conn)) for _ in parts]
+            copied = list(pool.map(copy_and_check, streams, parts))
+            list(
+                pool.map(
+                    lambda stream, share: mark_duplicates(stream, parts, share),
+                    streams,
+                    range(len(parts)),
+                )
             )
-        )
-    return rows
+    return sum(c.rows for c in copied), sum(c.skipped for c in copied)
 
 
 def _quarantine(
@@ -338,7 +344,7 @@ def load_file(
             parts = plan_parts(
                 entity, landing.path, landing.logical_date, run_id, segments, uuid.uuid4().hex[:8]
             )
-            read = _copy_and_check(conn, landing, header, parts)
+            read, skipped_by_copy = _copy_and_check(conn, landing, header, parts)
             quarantined = conn.execute(
                 sql.SQL("select count(*) from ({}) b").format(bad_lines(parts))
             ).fetchone()[0]
@@ -357,9 +363,9 @@ def load_file(
             )
             if quarantined:
                 _quarantine(conn, landing, header, parts)
-            drop_bad_rows(conn, parts)
+            loaded = read - skipped_by_copy - drop_bad_rows(conn, parts)
             attach(conn, parts)
-            counts = (read, read - quarantined, quarantined)
+            counts = (read, loaded, quarantined)
             _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started)
         parts = []
     except IngestError as error:
@@ -372,9 +378,9 @@ def load_file(
     log.info(
         "loaded file",
         file=landing.path,
-        rows=read - quarantined,
+        rows=loaded,
         quarantined=quarantined,
-        streams=len(parts) or len(segments),
+        streams=len(segments),
         replaced=previous is not None,
     )
     return LoadResult(
@@ -382,7 +388,7 @@ def load_file(
         entity.name,
         "loaded",
         read,
-        read - quarantined,
+        loaded,
         quarantined,
         previous is not None,
     )

@@ -122,7 +122,9 @@ def ensure_warehouse_objects(conn: psycopg.Connection, bi_password: str | None) 
         conn.execute(OPS_DDL)
         conn.execute(
             "create schema if not exists raw; create schema if not exists raw_quarantine;"
-            "create schema if not exists raw_files"
+            "create schema if not exists raw_files;"
+            "create unlogged table if not exists raw_files.bad_lines (_part text not null,"
+            " _line bigint not null, _rule integer, _kind text not null)"
         )
         _check_raw_is_partitioned(conn)
         for entity in ENTITIES:
