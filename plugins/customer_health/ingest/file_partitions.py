@@ -5,7 +5,8 @@ share of the file straight into a new table of typed columns (``raw_files`` sche
 visible to dbt or BI), whose defaults supply the file, night and run and whose identity
 numbers the lines; a row COPY cannot type is skipped, leaving a gap in the numbering.
 The contract's remaining rules then run on typed values, on every stream's own connection
-at once; what they find is written to a small ``<part>_bad`` table. The loader's
+at once; what they find is noted in ``raw_files.bad_lines``. A file small enough for one
+part does all of this in the loader's own transaction instead. The loader's
 transaction later removes the bad rows and attaches the tables: attaching is a catalog
 change (their CHECK constraints prove the range), so the rows are written once, in
 parallel, and appear in ``raw`` all at once when the ledger row commits.
@@ -85,6 +86,11 @@ def plan_parts(
     ]
 
 
+def _unknown(part: Part, header: list[str]) -> list[str]:
+    """Columns the contract does not know: read (COPY needs a place for them), then dropped."""
+    return [name for name in header if name not in part.entity.column_names]
+
+
 def _create_sql(part: Part, header: list[str]) -> sql.Composed:
     """The part's table: the parent's columns, whose defaults say where each row came from,
     and CHECK constraints that prove the partition range when it is attached."""
@@ -93,8 +99,6 @@ def _create_sql(part: Part, header: list[str]) -> sql.Composed:
         line_range.append(sql.SQL("_line >= {}").format(sql.Literal(part.segment.first_line)))
     if part.next_line is not None:
         line_range.append(sql.SQL("_line < {}").format(sql.Literal(part.next_line)))
-    # Columns the contract does not know are read (COPY needs a place) and dropped.
-    extras = [name for name in header if name not in part.entity.column_names]
     return sql.SQL(
         "create table {table} ({columns},"
         " _source_file text not null default {path},"
@@ -110,7 +114,7 @@ def _create_sql(part: Part, header: list[str]) -> sql.Composed:
                     sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
                     for c in part.entity.columns
                 ),
-                *(sql.SQL("{} text").format(sql.Identifier(name)) for name in extras),
+                *(sql.SQL("{} text").format(sql.Identifier(n)) for n in _unknown(part, header)),
             ]
         ),
         path=sql.Literal(part.path),
@@ -133,7 +137,7 @@ def copy_part(
 ) -> Copied:
     """Create the part's table and COPY its share of the file.
 
-    One transaction on the stream's own connection: FREEZE writes the rows visible to
+    Table and rows in one (sub)transaction: then FREEZE can write the rows visible to
     everyone from the start, so the scans after it need not set hint bits on every page.
     """
     skipped, spaces = 0, False
@@ -161,8 +165,7 @@ def copy_part(
                     spaces = spaces or b" " in chunk
                     stream.write(chunk)
             copied = cursor.rowcount
-            extras = [name for name in header if name not in part.entity.column_names]
-            if extras:
+            if extras := _unknown(part, header):
                 conn.execute(
                     sql.SQL("alter table {} {}").format(
                         part.table,

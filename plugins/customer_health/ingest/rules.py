@@ -2,9 +2,10 @@
 
 Rules are numbered in the order a row's first failure is reported: the key's own rules,
 then duplicate keys, then every other column in contract order. Each rule is written
-twice where it can be: on typed rows (``t``, as COPY loaded them; the type rules are COPY's
-own job there) and on the text exactly as received (``c``, trimmed, blank as NULL), which
-names the rule of a row COPY rejected and writes the reason of every quarantined row.
+twice where it can be: on typed rows (``t``, as COPY loaded and trimmed them; the type
+rules are COPY's own job there) and on the text as received (``c``, trimmed, blank as
+NULL), which names the rule of a row COPY rejected and writes the reason of every
+quarantined row.
 """
 
 from __future__ import annotations
