@@ -81,7 +81,8 @@ def _column_rules(column: Column, file_date: date) -> list[Rule]:
                 sql.SQL(file_date.isoformat()), text
             ),
             f"{{v}}::timestamptz >= {latest}",
-            f"{{v}} >= {latest}",
+            # A constant of the column's own type, not a date converted on every row.
+            f"{{v}} >= '{file_date + timedelta(days=2)}'::{column.type}",
         )
     if column.references_customer:
         # NOT IN over a small key list runs as one hashed subplan, not a lookup per row.
