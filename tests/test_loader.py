@@ -319,10 +319,38 @@ def test_an_error_in_a_later_stream_names_the_line_of_the_whole_file(scratch_con
     # 27 comments before R185 span two lines each: record 187 is physical line 214.
     assert messages[0] == messages[1]
     assert messages[0].startswith("line 214")
-    leftovers = scratch_conn.execute(
-        "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        " where n.nspname = 'raw_files' and c.relkind = 'r' and c.relname <> 'bad_lines'"
-        " and c.oid not in (select inhrelid from pg_inherits)"
+    assert _leftover_tables(scratch_conn) == 0
+
+
+def _leftover_tables(conn) -> int:
+    """Tables of loads that did not finish: in raw_files but attached to no raw table."""
+    return (
+        conn.execute(
+            "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'raw_files' and c.relkind = 'r' and c.relname <> 'bad_lines'"
+            " and c.oid not in (select inhrelid from pg_inherits)"
+        ).fetchone()[0]
+        + conn.execute("select count(*) from raw_files.bad_lines").fetchone()[0]
+    )
+
+
+def test_a_parallel_load_over_the_threshold_leaves_nothing_behind(scratch_conn, root):
+    landing = landed(root, "nps/2026-02-07/responses-over.csv", _messy_responses())
+    with pytest.raises(IngestError, match="6 of 200 rows broke the contract"):
+        load_file(scratch_conn, landing, "r1", 0.01, streams=2)
+    assert counts(scratch_conn, landing.path) == (0, 0)
+    assert _leftover_tables(scratch_conn) == 0
+
+
+def test_a_corrected_file_replaces_every_partition_of_its_parallel_load(scratch_conn, root):
+    path = "nps/2026-02-08/responses-replaced.csv"
+    load_file(scratch_conn, landed(root, path, _messy_responses()), "r1", 1.0, streams=2)
+    corrected = RESPONSES_HEADER + "R1,L1,u1,admin,9,,2026-02-06T10:00:00+00:00\n"
+    result = load_file(scratch_conn, landed(root, path, corrected), "r2", 1.0)
+    assert result.replaced and counts(scratch_conn, path) == (1, 0)
+    partitions = scratch_conn.execute(
+        "select count(*) from pg_inherits where inhparent = 'raw.responses'::regclass"
+        " and inhrelid::regclass::text like %s",
+        ["%" + file_prefix(entity_named("responses"), path) + "%"],
     ).fetchone()[0]
-    assert leftovers == 0
-    assert scratch_conn.execute("select count(*) from raw_files.bad_lines").fetchone()[0] == 0
+    assert partitions == 1
