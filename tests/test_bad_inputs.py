@@ -127,6 +127,15 @@ CASES = [
         reasons={2: "priority: 'critical' is not one of low, normal, high, urgent"},
     ),
     Case(
+        "optional number that is only spaces",
+        "support/2026-03-01/tickets-blank-csat.csv",
+        TICKETS
+        + "T2,L1,2026-03-01T08:00:00+00:00,,low,bug,   \n"
+        + "T3,L1,2026-03-01T08:00:00+00:00,,low,bug,great\n",
+        loaded=1,
+        reasons={3: "csat: 'great' is not a valid integer"},
+    ),
+    Case(
         "missing required value",
         "nps/2026-03-01/responses-blank.csv",
         NPS + ",L1,u1,admin,7,,2026-03-01T10:00:00+00:00\n",
@@ -312,6 +321,8 @@ def test_values_survive_exactly(scratch_conn):
         "select score, responded_at from raw.responses where response_id = 'PQ1'"
     ).fetchone()
     assert typed[0] == 10 and typed[1].isoformat() == "2026-03-01T10:00:00+00:00"
+    blank = scratch_conn.execute("select csat from raw.tickets where ticket_id = 'T2'")
+    assert blank.fetchall() == [(None,)]
 
 
 def test_a_corrected_file_for_a_loaded_date_replaces_exactly_its_rows(scratch_conn, root):

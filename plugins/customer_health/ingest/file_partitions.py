@@ -177,21 +177,22 @@ def copy_part(
                     )
                 )
     except psycopg.errors.DataError as error:
-        raise IngestError(f"{part.path} {_where(error, part.segment)}") from error
+        raise copy_error(part.path, error, part.segment) from error
     finally:
         conn.remove_notice_handler(count_skipped)
     return Copied(copied + skipped, skipped, spaces)
 
 
-def _where(error: psycopg.errors.DataError, segment: Segment) -> str:
-    """COPY's error as a position in the whole file: its line numbers count from the part."""
+def copy_error(path: str, error: psycopg.errors.DataError, segment: Segment) -> IngestError:
+    """COPY's error with its position in the whole file: a part's line numbers count from
+    the part's start."""
     detail = (error.diag.message_primary or str(error)).strip()
     context = (error.diag.context or "").strip()
     match = COPY_CONTEXT.match(context)
     if not match:
-        return f": {detail}"
+        return IngestError(f"{path}: {detail}")
     line = int(match.group(1)) + segment.lines_before
-    return f"line {line}{context[match.end() :]}: {detail}"
+    return IngestError(f"{path} line {line}{context[match.end() :]}: {detail}")
 
 
 def check_part(conn: psycopg.Connection, part: Part, copied: Copied) -> None:

@@ -28,12 +28,14 @@ from psycopg import sql
 
 from customer_health.errors import IngestError
 from customer_health.ingest.file_partitions import (
+    BAD_LINES,
     Copied,
     Part,
     attach,
     bad_lines,
     byte_range,
     check_part,
+    copy_error,
     copy_part,
     drop_bad_rows,
     drop_loaded_partitions,
@@ -169,9 +171,8 @@ def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
     return row[0] if row else None
 
 
-def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> int:
-    """Stream the file into a temporary table of text columns; returns the rows read."""
-    columns = sql.SQL(", ").join(sql.Identifier(name) for name in header)
+def _copy_as_text(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> None:
+    """The file in a temporary table of text columns, lines numbered as in the parts."""
     conn.execute(
         sql.SQL(
             "create temp table _incoming (_line bigint generated always as identity (start 2), {})"
@@ -180,17 +181,13 @@ def _copy_into_incoming(conn: psycopg.Connection, landing: LandingFile, header: 
     )
     copy = sql.SQL(
         "copy _incoming ({}) from stdin with (format csv, header true, encoding 'UTF8')"
-    ).format(columns)
+    ).format(sql.SQL(", ").join(sql.Identifier(name) for name in header))
     try:
-        cursor = conn.cursor()
-        with cursor.copy(copy) as stream:
+        with conn.cursor().copy(copy) as stream:
             for chunk in _source_bytes(landing):
                 stream.write(chunk)
     except psycopg.errors.DataError as error:
-        detail = (error.diag.message_primary or str(error)).strip()
-        where = (error.diag.context or "").replace("COPY _incoming, ", "").strip()
-        raise IngestError(f"{landing.path} {where}: {detail}") from error
-    return cursor.rowcount
+        raise copy_error(landing.path, error, WHOLE_FILE) from error
 
 
 def _stream_connection(conn: psycopg.Connection) -> psycopg.Connection:
@@ -254,46 +251,77 @@ def _copy_and_check(
     return sum(c.rows for c in copied), sum(c.skipped for c in copied)
 
 
-def _quarantine(
+def _cleaned_text(entity_columns: list[str], header: list[str]) -> sql.Composable:
+    """The text table's lines as the contract reads them: trimmed, blank as NULL."""
+    return sql.SQL("select i._line, {} from _incoming i").format(
+        sql.SQL(", ").join(
+            sql.SQL("nullif(btrim(i.{0}), '') as {0}").format(sql.Identifier(name))
+            if name in header
+            else sql.SQL("null::text as {}").format(sql.Identifier(name))
+            for name in entity_columns
+        )
+    )
+
+
+def _rescue_blank_values(
     conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
 ) -> int:
-    """Copy the bad lines, exactly as received, to ``raw_quarantine`` with field and reason.
-
-    The typed parts lack the lines COPY skipped and hold the others re-rendered, so the file
-    is read once more as text; a file without bad lines never pays for it.
-    """
+    """Load the lines COPY skipped that keep every rule: a typed column whose value is only
+    spaces is blank, so missing, to the contract, but not a number or a date to COPY."""
     entity = landing.entity
-    _copy_into_incoming(conn, landing, header)
-    cleaned = sql.SQL(", ").join(
-        sql.SQL("nullif(btrim(i.{0}), '') as {0}").format(sql.Identifier(c.name))
-        if c.name in header
-        else sql.SQL("null::text as {}").format(sql.Identifier(c.name))
-        for c in entity.columns
+    names = sql.SQL(", ").join(sql.Identifier(n) for n in entity.column_names)
+    typed = sql.SQL(", ").join(
+        sql.SQL("c.{}::{}").format(sql.Identifier(c.name), sql.SQL(c.type)) for c in entity.columns
     )
+    return sum(
+        conn.execute(
+            sql.SQL(
+                "with rescued as ("
+                "  delete from {bad} b using ({cleaned}) c"
+                "  where b._part = {name} and b._kind = 'skipped' and b._line = c._line"
+                "  and {text_rule} is null returning b._line"
+                ") insert into {table} ({names}, _line) overriding system value "
+                "select {typed}, c._line from ({cleaned}) c join rescued r on r._line = c._line"
+            ).format(
+                bad=BAD_LINES,
+                cleaned=_cleaned_text(entity.column_names, header),
+                name=sql.Literal(part.name),
+                text_rule=first_broken(entity, landing.logical_date, typed=False),
+                table=part.table,
+                names=names,
+                typed=typed,
+            )
+        ).rowcount
+        for part in parts
+    )
+
+
+def _quarantine(
+    conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
+) -> None:
+    """Copy the bad lines, exactly as received (``_incoming``), to ``raw_quarantine`` with
+    field and reason; a line COPY skipped is named by the rules on its text."""
+    entity = landing.entity
     as_received = sql.SQL(", ").join(
         sql.SQL("i.{}").format(sql.Identifier(c.name)) if c.name in header else sql.SQL("null")
         for c in entity.columns
     )
     field, reason = field_and_reason(entity, landing.logical_date)
-    return conn.execute(
+    conn.execute(
         sql.SQL(
             "insert into {quarantine} ({names}, _source_file, _line, _logical_date, _run_id,"
             " _field, _reason) "
-            "with bad as ({bad}), cleaned as ("
-            "  select i._line, b._rule as _typed_rule, {cleaned}"
-            "  from _incoming i join bad b on b._line = i._line"
-            "), ruled as ("
-            # A line COPY skipped is named by the rules on its text; the last resort is a
-            # blank optional value of a typed column, which COPY reads as a type error.
-            "  select c.*, coalesce(c._typed_rule, {text_rule}, 0) as _rule from cleaned c"
+            "with ruled as ("
+            "  select c.*, coalesce(b._rule, {text_rule}) as _rule"
+            "  from ({cleaned}) c join ({bad}) b on b._line = c._line"
             ") select {as_received}, {path}, c._line, {day}, {run}, {field}, {reason} "
             "from ruled c join _incoming i on i._line = c._line"
         ).format(
             quarantine=sql.Identifier("raw_quarantine", entity.name),
             names=sql.SQL(", ").join(sql.Identifier(n) for n in entity.column_names),
-            bad=bad_lines(parts),
-            cleaned=cleaned,
             text_rule=first_broken(entity, landing.logical_date, typed=False),
+            cleaned=_cleaned_text(entity.column_names, header),
+            bad=bad_lines(parts),
             as_received=as_received,
             path=sql.Literal(landing.path),
             day=sql.Literal(landing.logical_date),
@@ -301,7 +329,7 @@ def _quarantine(
             field=field,
             reason=reason,
         )
-    ).rowcount
+    )
 
 
 def load_file(
@@ -345,9 +373,15 @@ def load_file(
                 entity, landing.path, landing.logical_date, run_id, segments, uuid.uuid4().hex[:8]
             )
             read, skipped_by_copy = _copy_and_check(conn, landing, header, parts)
-            quarantined = conn.execute(
-                sql.SQL("select count(*) from ({}) b").format(bad_lines(parts))
-            ).fetchone()[0]
+            count_bad = sql.SQL("select count(*) from ({}) b").format(bad_lines(parts))
+            quarantined = conn.execute(count_bad).fetchone()[0]
+            rescued = 0
+            if quarantined:
+                # The lines as received, for the quarantine and for rules COPY cannot apply.
+                _copy_as_text(conn, landing, header)
+                if skipped_by_copy:
+                    rescued = _rescue_blank_values(conn, landing, header, parts)
+                    quarantined -= rescued
             if quarantined > tolerated_rows and quarantined / read > threshold:
                 raise IngestError(
                     f"{landing.path}: {quarantined} of {read} rows broke the contract, more than "
@@ -363,7 +397,7 @@ def load_file(
             )
             if quarantined:
                 _quarantine(conn, landing, header, parts)
-            loaded = read - skipped_by_copy - drop_bad_rows(conn, parts)
+            loaded = read - skipped_by_copy + rescued - drop_bad_rows(conn, parts)
             attach(conn, parts)
             counts = (read, loaded, quarantined)
             _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started)
