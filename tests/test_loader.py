@@ -327,7 +327,8 @@ def _leftover_tables(conn) -> int:
     return (
         conn.execute(
             "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-            " where n.nspname = 'raw_files' and c.relkind = 'r' and c.relname <> 'bad_lines'"
+            " where n.nspname = 'raw_files' and c.relkind = 'r'"
+            " and c.relname not in ('bad_lines', 'customer_keys')"
             " and c.oid not in (select inhrelid from pg_inherits)"
         ).fetchone()[0]
         + conn.execute("select count(*) from raw_files.bad_lines").fetchone()[0]

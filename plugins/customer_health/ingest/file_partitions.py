@@ -31,6 +31,7 @@ from customer_health.ingest.segments import Segment
 SCHEMA = "raw_files"
 # The bad lines of the parts being loaded, by part; unlogged scratch shared by all loads.
 BAD_LINES = sql.Identifier(SCHEMA, "bad_lines")
+CUSTOMER_KEYS = sql.Identifier(SCHEMA, "customer_keys")
 SKIPPED_NOTICE = re.compile(r"^(\d+) rows? (?:was|were) skipped")
 COPY_CONTEXT = re.compile(r"^COPY [^,]+, line (\d+)")
 
@@ -341,15 +342,40 @@ def drop_bad_rows(conn: psycopg.Connection, parts: list[Part]) -> int:
     )
 
 
-def drop_loaded_partitions(conn: psycopg.Connection, entity: Entity, path: str) -> None:
-    """Remove the partitions of an earlier load of this file (a corrected file replaces it)."""
+def drop_loaded_partitions(conn: psycopg.Connection, entity: Entity, path: str) -> bool:
+    """Remove the partitions of an earlier load of this file (a corrected file replaces it);
+    returns whether there were any."""
+    prefix = file_prefix(entity, path)
+    # A range on the name, which pg_class has an index on; the prefix ends with "_".
     names = conn.execute(
-        "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
-        "where i.inhparent = %s::regclass and starts_with(c.relname, %s)",
-        [f"raw.{entity.name}", file_prefix(entity, path)],
+        "select c.relname from pg_class c join pg_inherits i on i.inhrelid = c.oid"
+        " where c.relname >= %s and c.relname < %s and c.relnamespace = %s::regnamespace"
+        " and i.inhparent = %s::regclass",
+        [prefix, prefix[:-1] + "`", SCHEMA, f"raw.{entity.name}"],
     ).fetchall()
     for (name,) in names:
         conn.execute(sql.SQL("drop table {}").format(sql.Identifier(SCHEMA, name)))
+    return bool(names)
+
+
+def remember_customer_keys(conn: psycopg.Connection, parts: list[Part], replaced: bool) -> None:
+    """Keep ``raw_files.customer_keys``, the keys every loaded customers file holds, which
+    the unknown-customer rule reads: one small table instead of every customers partition,
+    whose number grows by one a night. A replaced file may have taken keys away: rebuilt."""
+    if replaced:
+        conn.execute(
+            sql.SQL(
+                "delete from {keys}; insert into {keys} select distinct customer_id"
+                " from raw.customers where customer_id is not null"
+            ).format(keys=CUSTOMER_KEYS)
+        )
+    for part in parts:
+        conn.execute(
+            sql.SQL(
+                "insert into {} select distinct customer_id from {} where customer_id is not null"
+                " on conflict do nothing"
+            ).format(CUSTOMER_KEYS, part.table)
+        )
 
 
 def attach(conn: psycopg.Connection, parts: list[Part]) -> None:

@@ -42,6 +42,7 @@ from customer_health.ingest.file_partitions import (
     drop_parts,
     mark_duplicates,
     plan_parts,
+    remember_customer_keys,
 )
 from customer_health.ingest.landing import LandingFile, open_binary
 from customer_health.ingest.rules import field_and_reason, first_broken
@@ -388,7 +389,7 @@ def load_file(
                     f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded"
                 )
             # Whatever the ledger says, rows of this file already in raw are replaced.
-            drop_loaded_partitions(conn, entity, landing.path)
+            replaced_rows = drop_loaded_partitions(conn, entity, landing.path)
             conn.execute(
                 sql.SQL("delete from {} where _source_file = %s").format(
                     sql.Identifier("raw_quarantine", entity.name)
@@ -399,6 +400,8 @@ def load_file(
                 _quarantine(conn, landing, header, parts)
             loaded = read - skipped_by_copy + rescued - drop_bad_rows(conn, parts)
             attach(conn, parts)
+            if entity.name == "customers":
+                remember_customer_keys(conn, parts, replaced_rows)
             counts = (read, loaded, quarantined)
             _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started)
         parts = []

@@ -86,7 +86,7 @@ def _column_rules(column: Column, file_date: date) -> list[Rule]:
         )
     if column.references_customer:
         # NOT IN over a small key list runs as one hashed subplan, not a lookup per row.
-        known = "(select k.customer_id from raw.customers k where k.customer_id is not null)"
+        known = "(select k.customer_id from raw_files.customer_keys k)"
         add(
             sql.SQL("format('unknown customer %L', {})").format(text),
             f"{{v}} not in {known}",

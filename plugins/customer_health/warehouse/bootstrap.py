@@ -124,7 +124,8 @@ def ensure_warehouse_objects(conn: psycopg.Connection, bi_password: str | None) 
             "create schema if not exists raw; create schema if not exists raw_quarantine;"
             "create schema if not exists raw_files;"
             "create unlogged table if not exists raw_files.bad_lines (_part text not null,"
-            " _line bigint not null, _rule integer, _kind text not null)"
+            " _line bigint not null, _rule integer, _kind text not null);"
+            "create table if not exists raw_files.customer_keys (customer_id text primary key)"
         )
         _check_raw_is_partitioned(conn)
         for entity in ENTITIES:
