@@ -226,9 +226,9 @@ def check_part(conn: psycopg.Connection, part: Part, copied: Copied) -> None:
                 table=part.table,
             )
         )
-        trimmed = (
-            copied.spaces
-            and conn.execute(
+        trimmed = 0
+        if copied.spaces:
+            trimmed = conn.execute(
                 sql.SQL(
                     "update {table} t set {trim} from {bad} b "
                     "where b._part = {name} and b._line = t._line and b._kind = 'padded'"
@@ -241,7 +241,6 @@ def check_part(conn: psycopg.Connection, part: Part, copied: Copied) -> None:
                     name=sql.Literal(part.name),
                 )
             ).rowcount
-        )
         if trimmed:
             conn.execute(
                 sql.SQL(

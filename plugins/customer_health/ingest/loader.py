@@ -389,7 +389,7 @@ def load_file(
                     f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded"
                 )
             # Whatever the ledger says, rows of this file already in raw are replaced.
-            replaced_rows = drop_loaded_partitions(conn, entity, landing.path)
+            had_partitions = drop_loaded_partitions(conn, entity, landing.path)
             conn.execute(
                 sql.SQL("delete from {} where _source_file = %s").format(
                     sql.Identifier("raw_quarantine", entity.name)
@@ -401,7 +401,7 @@ def load_file(
             loaded = read - skipped_by_copy + rescued - drop_bad_rows(conn, parts)
             attach(conn, parts)
             if entity.name == "customers":
-                remember_customer_keys(conn, parts, replaced_rows)
+                remember_customer_keys(conn, parts, had_partitions)
             counts = (read, loaded, quarantined)
             _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started)
         parts = []
