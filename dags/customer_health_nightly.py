@@ -134,11 +134,10 @@ def customer_health_nightly():
     prepared = prepare_build(raw_gate)
     if SETTINGS.dbt_execution_mode == "single":
         built = build(prepared)
-        marts_gate = validate_marts(built)
     else:
         built = dbt_finished(prepared)
         prepared >> dbt_task_group(SETTINGS, SETTINGS.dbt_execution_mode) >> built
-        marts_gate = validate_marts(built)
+    marts_gate = validate_marts(built)
     published = publish(built, raw_gate, marts_gate, ingested)
     summarize(ingested, raw_gate, built, marts_gate, published)
 

@@ -42,6 +42,10 @@ class Entity:
     def required_names(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
+    def unknown_names(self, header: list[str]) -> list[str]:
+        """The columns of a file's header that the contract does not declare."""
+        return [name for name in header if name not in self.column_names]
+
 
 CUSTOMER_ID = Column("customer_id", "text", references_customer=True, description="Customer key")
 

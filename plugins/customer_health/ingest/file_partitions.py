@@ -27,6 +27,7 @@ from customer_health.errors import IngestError
 from customer_health.ingest.contracts import Entity
 from customer_health.ingest.rules import duplicate_rule_numbers, first_broken
 from customer_health.ingest.segments import Segment
+from customer_health.warehouse.bootstrap import typed_columns
 
 SCHEMA = "raw_files"
 # The bad lines of the parts being loaded, by part; unlogged scratch shared by all loads.
@@ -87,11 +88,6 @@ def plan_parts(
     ]
 
 
-def _unknown(part: Part, header: list[str]) -> list[str]:
-    """Columns the contract does not know: read (COPY needs a place for them), then dropped."""
-    return [name for name in header if name not in part.entity.column_names]
-
-
 def _create_sql(part: Part, header: list[str]) -> sql.Composed:
     """The part's table: the parent's columns, whose defaults say where each row came from,
     and CHECK constraints that prove the partition range when it is attached."""
@@ -111,11 +107,11 @@ def _create_sql(part: Part, header: list[str]) -> sql.Composed:
         table=part.table,
         columns=sql.SQL(", ").join(
             [
+                typed_columns(part.entity),
                 *(
-                    sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
-                    for c in part.entity.columns
+                    sql.SQL("{} text").format(sql.Identifier(n))
+                    for n in part.entity.unknown_names(header)
                 ),
-                *(sql.SQL("{} text").format(sql.Identifier(n)) for n in _unknown(part, header)),
             ]
         ),
         path=sql.Literal(part.path),
@@ -168,7 +164,8 @@ def copy_part(
                     spaces = spaces or b" " in chunk
                     stream.write(chunk)
             copied = cursor.rowcount
-            if extras := _unknown(part, header):
+            # Columns the contract does not know were read (COPY needs a place) and go.
+            if extras := part.entity.unknown_names(header):
                 conn.execute(
                     sql.SQL("alter table {} {}").format(
                         part.table,

@@ -158,7 +158,7 @@ def _check_header(landing: LandingFile, header: list[str]) -> None:
             f"{landing.path}: required column {missing[0]!r} is missing "
             f"(found: {', '.join(header)})"
         )
-    extra = [name for name in header if name not in entity.column_names]
+    extra = entity.unknown_names(header)
     if extra:
         log.warning("ignoring unknown columns", file=landing.path, columns=extra)
 

@@ -11,17 +11,13 @@ runs: `prepare_build`'s return value and the `dbt_connection` macro below.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from customer_health.settings import Settings, disable_telemetry
+from customer_health.transform.dbt import manifest_path
 
 EXECUTION_MODES = ("single", "cosmos_local", "cosmos_watcher")
 PREPARE_TASK_ID = "prepare_build"
 CONNECTION_KEYS = ("DBT_HOST", "DBT_PORT", "DBT_USER", "DBT_PASSWORD", "DBT_DBNAME")
-
-
-def manifest_path(settings: Settings) -> Path:
-    return settings.dbt_project_dir / "target" / "manifest.json"
 
 
 def dbt_connection(key: str) -> str:

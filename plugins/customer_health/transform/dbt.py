@@ -90,6 +90,10 @@ def run_dbt(
     return results
 
 
+def manifest_path(settings: Settings) -> Path:
+    return settings.dbt_project_dir / "target" / "manifest.json"
+
+
 def write_manifest(settings: Settings) -> Path:
     """`dbt parse` into target/manifest.json: what the Airflow task group is rendered from,
     so parsing a DAG never has to run dbt. Needs no warehouse connection."""
@@ -102,4 +106,4 @@ def write_manifest(settings: Settings) -> Path:
     )
     if not outcome.success:
         raise DbtError(f"dbt parse failed: {outcome.exception}")
-    return settings.dbt_project_dir / "target" / "manifest.json"
+    return manifest_path(settings)

@@ -73,10 +73,14 @@ create table if not exists ops.publish_log (
 """
 
 
-def _raw_table_ddl(entity: Entity) -> sql.Composed:
-    typed = sql.SQL(", ").join(
+def typed_columns(entity: Entity) -> sql.Composed:
+    """The contract's columns with their types, as raw tables and their partitions declare them."""
+    return sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type)) for c in entity.columns
     )
+
+
+def _raw_table_ddl(entity: Entity) -> sql.Composed:
     as_text = sql.SQL(", ").join(
         sql.SQL("{} text").format(sql.Identifier(c.name)) for c in entity.columns
     )
@@ -92,7 +96,7 @@ def _raw_table_ddl(entity: Entity) -> sql.Composed:
         "create index if not exists {index} on {quarantine} (_source_file);"
     ).format(
         table=table,
-        typed=typed,
+        typed=typed_columns(entity),
         load=LOAD_COLUMNS,
         index=sql.Identifier(f"{entity.name}_source_file"),
         quarantine=quarantine,
