@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from customer_health.errors import IngestError
+from customer_health.errors import IngestError, WarehouseError
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.file_partitions import file_prefix
 from customer_health.ingest.landing import LandingFile, discover
 from customer_health.ingest.loader import load_file, unchanged_since_last_load
+from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 
 CUSTOMERS = (
     "customer_id,name,industry,country,employee_count,parent_customer_id,created_at\n"
@@ -355,3 +356,34 @@ def test_a_corrected_file_replaces_every_partition_of_its_parallel_load(scratch_
         ["%" + file_prefix(entity_named("responses"), path) + "%"],
     ).fetchone()[0]
     assert partitions == 1
+
+
+def test_a_corrected_customers_file_takes_its_customers_out_of_the_known_keys(scratch_conn, root):
+    path = "billing/2026-01-03/customers-acquired.csv"
+    header = CUSTOMERS.splitlines()[0] + "\n"
+    load_file(
+        scratch_conn,
+        landed(root, path, header + "L9,Nine,software,US,5,,2026-01-03T00:00:00+00:00\n"),
+        "r1",
+        1.0,
+    )
+    response = RESPONSES_HEADER + "RK1,L9,u1,admin,9,,2026-02-09T10:00:00+00:00\n"
+    first = landed(root, "nps/2026-02-09/responses-known.csv", response)
+    assert load_file(scratch_conn, first, "r1", 1.0).rows_loaded == 1
+    # The corrected file no longer has L9: responses for it are now from an unknown customer.
+    corrected = header + "L8,Eight,retail,FR,5,,2026-01-03T00:00:00+00:00\n"
+    assert load_file(scratch_conn, landed(root, path, corrected), "r2", 1.0).replaced
+    later = landed(root, "nps/2026-02-10/responses-unknown.csv", response)
+    assert load_file(scratch_conn, later, "r2", 1.0).rows_quarantined == 1
+    assert scratch_conn.execute(
+        "select _reason from raw_quarantine.responses where _source_file = %s", [later.path]
+    ).fetchone() == ("unknown customer 'L9'",)
+
+
+def test_raw_tables_of_the_unpartitioned_loader_are_refused_with_a_message(scratch_conn):
+    scratch_conn.execute("create table raw.flat_events (event_id text)")
+    try:
+        with pytest.raises(WarehouseError, match=r"raw\.flat_events was created by an older"):
+            ensure_warehouse_objects(scratch_conn, None)
+    finally:
+        scratch_conn.execute("drop table raw.flat_events")
