@@ -72,3 +72,24 @@ def test_docker_image_installs_the_locked_versions():
         if line.startswith("apache-airflow==")
     )
     assert f"apache/airflow:{airflow.split('==')[1]}-python3.11" in dockerfile
+
+
+def test_docker_compose_follows_the_deployment_rules():
+    compose = yaml.safe_load((PROJECT_HOME / "docker-compose.yml").read_text())
+    services = compose["services"]
+    # Published ports listen on this host only.
+    ports = [port for service in services.values() for port in service.get("ports", [])]
+    assert ports and all(port.startswith("127.0.0.1:") for port in ports), ports
+    # The scheduler's healthcheck needs its health server switched on.
+    scheduler = services["airflow-scheduler"]
+    assert scheduler["environment"]["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+    assert "8974/health" in " ".join(scheduler["healthcheck"]["test"])
+    # Every variable .env.example offers is used by compose.
+    text = (PROJECT_HOME / "docker-compose.yml").read_text()
+    offered = re.findall(r"^([A-Z_]+)=", (PROJECT_HOME / ".env.example").read_text(), re.M)
+    assert [name for name in offered if "${" + name not in text] == []
+    # A pinned Metabase that keeps its own database on a volume.
+    metabase = services["metabase"]
+    assert re.fullmatch(r"metabase/metabase:v\d+\.\d+\.\d+(\.\d+)?", metabase["image"])
+    data = metabase["environment"]["MB_DB_FILE"].rsplit("/", 1)[0]
+    assert any(volume.endswith(":" + data) for volume in metabase["volumes"])
