@@ -17,7 +17,10 @@ Turns one night's billing, usage, NPS and support files into the published
 6. **summarize** — records the run in `ops.run_log`; row counts and the customers most at
    risk in the task log.
 
-A failed step stops the run before publishing: yesterday's tables stay readable.
+Every task first holds the night (`ops.night_lock`, shared with the CLI): a second night
+waits its turn. A failed step fails the run before publishing — yesterday's tables stay
+readable — and one alert names the night, the step and its log; a skipped dbt task fails
+`dbt_finished`, so a skip can never end the night green.
 Configuration comes from the environment (see the README); the logic lives in the
 `customer_health` package, this file only wires it.
 """
@@ -28,7 +31,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from customer_health.assets import PUBLISHED
-from customer_health.orchestration import default_task_args
+from customer_health.orchestration import nightly_task_args, release_failed_night
 from customer_health.settings import load_settings
 from customer_health.transform.cosmos_group import dbt_connection, dbt_task_group
 
@@ -43,7 +46,8 @@ TIMEZONE = SETTINGS.timezone
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=SETTINGS.catchup,
     max_active_runs=1,
-    default_args=default_task_args(),
+    default_args=nightly_task_args(),
+    on_failure_callback=release_failed_night,
     tags=["customer-health"],
     doc_md=__doc__,
     user_defined_macros={"dbt_connection": dbt_connection},
@@ -72,11 +76,15 @@ def customer_health_nightly():
 
         return prepare_build_schema(load_settings(), night_of(context, TIMEZONE), context["run_id"])
 
-    @task
-    def dbt_finished(prepared: dict) -> dict:
+    @task(trigger_rule="all_done")
+    def dbt_finished(prepared: dict, **context) -> dict:
         from customer_health.pipeline import built_by_task_group
+        from customer_health.settings import load_settings
 
-        return built_by_task_group(prepared)
+        states = context["ti"].get_task_states(
+            dag_id=context["dag"].dag_id, task_group_id="dbt", run_ids=[context["run_id"]]
+        )
+        return built_by_task_group(load_settings(), prepared, states.get(context["run_id"], {}))
 
     @task
     def build(prepared: dict) -> dict:
@@ -114,6 +122,7 @@ def customer_health_nightly():
         ingested: dict, raw_gate: dict, built: dict, marts_gate: dict, published: dict, **context
     ) -> dict:
         from customer_health.orchestration import night_of
+        from customer_health.pipeline import give_night_back
         from customer_health.pipeline import summarize as describe_published
         from customer_health.run_log import record_run
         from customer_health.settings import load_settings
@@ -127,6 +136,7 @@ def customer_health_nightly():
             "publish": published,
         }
         record_run(settings, context["run_id"], night_of(context, TIMEZONE), "published", stages)
+        give_night_back(settings, context["run_id"])
         return describe_published(settings, marts_gate.get("data_docs"))
 
     ingested = ingest()

@@ -7,7 +7,6 @@ touch the developer's warehouse and never depend on the order they run in.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +18,7 @@ from customer_health.settings import PROJECT_HOME, Settings, disable_telemetry, 
 from customer_health.synthetic.generator import generate
 from customer_health.warehouse import embedded
 from customer_health.warehouse.connection import warehouse_url
-from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test, free_port
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,7 +40,7 @@ def warehouse_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     root = tmp_path_factory.mktemp("warehouse")
     env = {
         "EMBEDDED_WAREHOUSE_DIR": str(root / "embedded"),
-        "EMBEDDED_WAREHOUSE_PORT": str(_free_port()),
+        "EMBEDDED_WAREHOUSE_PORT": str(free_port()),
         "LANDING_PATH": str(root / "landing"),
         "REPORTS_DIR": str(root / "reports"),
         "BI_READER_PASSWORD": "test-only-bi-password",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -42,6 +43,12 @@ FIXTURE_FILES = {
 }
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def airflow_dags_test(env: dict, night: date) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "airflow"), "dags", "test", "customer_health_nightly", night.isoformat()],
@@ -68,14 +75,23 @@ def table_checksums(conn: psycopg.Connection, schema: str = "analytics") -> dict
 
 
 @contextmanager
-def capture_webhooks() -> Iterator[tuple[str, list[bytes]]]:
-    """A real HTTP server on 127.0.0.1 that records the bodies POSTed to it."""
+def capture_webhooks(refuse_first: int = 0) -> Iterator[tuple[str, list[bytes]]]:
+    """A real HTTP server on 127.0.0.1 that records the bodies POSTed to it and accepted.
+
+    ``refuse_first`` POSTs are answered 503 and not recorded: a target that is down.
+    """
     received: list[bytes] = []
+    refused: list[bytes] = []
 
     class Recorder(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            received.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(204)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if len(refused) < refuse_first:
+                refused.append(body)
+                self.send_response(503)
+            else:
+                received.append(body)
+                self.send_response(204)
             self.end_headers()
 
         def log_message(self, *args) -> None:

@@ -30,3 +30,7 @@ class PublishLockTimeout(PublishError):
 
 class WarehouseError(PipelineError):
     """The warehouse is not in a state this version can work with; the message says why."""
+
+
+class NightLockTimeout(PipelineError):
+    """Another night held the warehouse longer than this run would wait; nothing was changed."""

@@ -23,8 +23,9 @@ def night_of(context: Any, tz: str) -> date:
 def retry_policy():
     """Retry what time can fix (lost connections, a BI query holding the swap); fail fast on data.
 
-    A bad file, a failing dbt model or a failed quality gate gives the same result on every
-    try, so those fail at once and alert instead of burning the night on retries.
+    A bad file, a failing dbt model (ours or Cosmos's error for it) or a failed quality gate
+    gives the same result on every try, so those fail at once and alert instead of burning
+    the night on retries.
     """
     from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
@@ -36,7 +37,8 @@ def retry_policy():
                 reason="BI queries held the published schema; try again",
             ),
             RetryRule(
-                exception=PipelineError,
+                # A dotted path: the digest DAG need not import Cosmos to be parsed.
+                exception=[PipelineError, "cosmos.exceptions.CosmosDbtRunError"],
                 action=RetryAction.FAIL,
                 reason="a data or logic error: retrying cannot fix it",
             ),
@@ -44,35 +46,88 @@ def retry_policy():
     )
 
 
-def alert_on_failure(context: Any) -> None:
-    """Failure callback: tell people which task failed, why and where its log is; log the run."""
-    from customer_health.alerts.notify import Alert, notifiers_for, send
-    from customer_health.run_log import record_run
+def report_failed_task(context: Any) -> None:
+    """Task failure callback of the nightly DAG: the night failed at this task.
+
+    One alert (with the task's log URL) and one run-log row per attempt of the run, however
+    many of its tasks fail: the first to report wins (``alerts.failed_night``).
+    """
+    from customer_health.alerts.failed_night import report_failed_night
     from customer_health.settings import load_settings
 
     settings = load_settings()
     task_instance = context["ti"]
-    send(
+    report_failed_night(
+        settings,
+        night=night_of(context, settings.timezone),
+        step=task_instance.task_id,
+        run_id=context["run_id"],
+        error=str(context.get("exception")),
+        log_url=getattr(task_instance, "log_url", None),
+        attempt=run_attempt(context),
+    )
+
+
+def run_attempt(context: Any) -> str:
+    """Which attempt of the DAG run this is: cleared runs count up; a run deleted and
+    created again under the same id starts at another time."""
+    dag_run = context["dag_run"]
+    started = dag_run.start_date.isoformat() if dag_run.start_date else "not started"
+    return f"{dag_run.clear_number or 0}@{started}"
+
+
+def release_failed_night(context: Any) -> None:
+    """DAG failure callback: once the failed run has stopped, give the night back.
+
+    Also the safety net for a run that failed without a task reporting it (a worker killed
+    on its last try, a task marked failed by hand): the alert key drops a second report.
+    """
+    from customer_health.alerts.failed_night import report_failed_night
+    from customer_health.pipeline import give_night_back
+    from customer_health.settings import load_settings
+
+    settings = load_settings()
+    task_instance = context.get("ti")
+    report_failed_night(
+        settings,
+        night=night_of(context, settings.timezone),
+        step=getattr(task_instance, "task_id", None) or "unknown",
+        run_id=context["run_id"],
+        error=str(context.get("reason") or "the run failed"),
+        log_url=getattr(task_instance, "log_url", None),
+        attempt=run_attempt(context),
+    )
+    give_night_back(settings, context["run_id"])
+
+
+def hold_night_for_task(context: Any) -> None:
+    """Task start callback of the nightly DAG: hold the night (wait while another run has it)."""
+    from customer_health.pipeline import take_night
+    from customer_health.settings import load_settings
+
+    take_night(load_settings(), context["run_id"])
+
+
+def alert_failed_task(context: Any) -> None:
+    """Failure callback of the other DAGs: an alert naming the task and its log."""
+    from customer_health.alerts.notify import Alert
+    from customer_health.alerts.outbox import notify
+    from customer_health.settings import load_settings
+
+    task_instance = context["ti"]
+    notify(
+        load_settings(),
         Alert(
             "task_failed",
             f"{task_instance.dag_id}.{task_instance.task_id} failed",
+            f"task_failed:{task_instance.dag_id}:{context['run_id']}:{task_instance.task_id}",
             {
-                "run_id": context.get("run_id"),
+                "run_id": context["run_id"],
                 "error": str(context.get("exception"))[:2000],
                 "log_url": getattr(task_instance, "log_url", None),
             },
         ),
-        notifiers_for(settings),
     )
-    if task_instance.dag_id == "customer_health_nightly":
-        record_run(
-            settings,
-            context.get("run_id"),
-            night_of(context, settings.timezone),
-            "failed",
-            {},
-            failed_step=task_instance.task_id,
-        )
 
 
 def default_task_args() -> dict[str, Any]:
@@ -83,5 +138,14 @@ def default_task_args() -> dict[str, Any]:
         "retry_exponential_backoff": True,
         "retry_policy": retry_policy(),
         "execution_timeout": timedelta(hours=2),
-        "on_failure_callback": alert_on_failure,
+        "on_failure_callback": alert_failed_task,
+    }
+
+
+def nightly_task_args() -> dict[str, Any]:
+    """The nightly DAG's tasks also hold the night before they start and report its failure."""
+    return {
+        **default_task_args(),
+        "on_execute_callback": hold_night_for_task,
+        "on_failure_callback": report_failed_task,
     }

@@ -9,27 +9,30 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 import structlog
 from psycopg import sql
 from tqdm import tqdm
 
-from customer_health.alerts.band_drops import mark_sent, unsent_band_drops
-from customer_health.alerts.notify import Alert, notifiers_for, send
-from customer_health.errors import IngestError, QualityGateError
+from customer_health import night_lock
+from customer_health.alerts.band_drops import record_band_drops, unsent_band_drops
+from customer_health.alerts.failed_night import report_failed_night
+from customer_health.alerts.notify import notifiers_for
+from customer_health.alerts.outbox import deliver_pending
+from customer_health.errors import DbtError, IngestError
 from customer_health.ingest.landing import discover
 from customer_health.ingest.loader import (
-    earliest_date_loaded,
+    earliest_date_loaded_since_publish,
     load_file,
     unchanged_since_last_load,
 )
-from customer_health.publish.swap import publish
+from customer_health.publish.swap import publish, table_names
 from customer_health.quality.gates import enforce, run_gate
 from customer_health.run_log import record_run
 from customer_health.settings import Settings
-from customer_health.transform.dbt import run_dbt
+from customer_health.transform.dbt import mart_models, run_dbt
 from customer_health.warehouse import embedded
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import connect, warehouse_url
@@ -48,6 +51,38 @@ def build_schema_for(settings: Settings, logical_date: date, run_id: str) -> str
     """A schema of its own per run: <prefix>_<yyyymmdd>_<hash of the run id>."""
     digest = hashlib.sha1(run_id.encode()).hexdigest()[:8]
     return f"{settings.build_schema_prefix}_{logical_date:%Y%m%d}_{digest}"
+
+
+def take_night(settings: Settings, run_id: str) -> float:
+    """Hold the night for this run before a step, waiting while another run holds it.
+
+    Every step calls it: the run holding the night gets it back at once, extended; after a
+    failure and a clear the run waits its turn again. A new warehouse is bootstrapped first.
+    Returns the seconds waited.
+    """
+    with connect(settings, autocommit=True) as conn:
+        if conn.execute("select to_regclass('ops.night_lock') is null").fetchone()[0]:
+            ensure_warehouse_objects(conn, _bi_password(settings))
+        return _hold(conn, settings, run_id)
+
+
+def _hold(conn, settings: Settings, run_id: str) -> float:
+    return night_lock.hold(
+        conn,
+        run_id,
+        wait=timedelta(seconds=settings.night_lock_wait_seconds),
+        ttl=timedelta(seconds=settings.night_lock_ttl_seconds),
+    )
+
+
+def give_night_back(settings: Settings, run_id: str) -> bool:
+    """Release the night; if the warehouse is unreachable the lease expires on its own."""
+    try:
+        with connect(settings, autocommit=True) as conn:
+            return night_lock.release(conn, run_id)
+    except psycopg.OperationalError as error:
+        log.error("night lock not released, it expires by itself", run_id=run_id, error=str(error))
+        return False
 
 
 def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
@@ -110,27 +145,16 @@ def _bi_password(settings: Settings) -> str | None:
 
 
 def _gate(settings: Settings, checkpoint: str, schema: str, run_id: str) -> dict:
-    """Run a checkpoint; on failure alert everyone, then stop the run."""
+    """Run a checkpoint; a failure stops the run, naming the failing expectations (the
+    night's failure alert carries that message)."""
     clock = time.monotonic()
     gate = run_gate(settings, warehouse_url(settings), checkpoint, schema, run_id)
-    summary = {
+    enforce(gate)
+    return {
         **gate.summary(),
         "data_docs": str(gate.data_docs) if gate.data_docs else None,
         "seconds": round(time.monotonic() - clock, 1),
     }
-    try:
-        enforce(gate)
-    except QualityGateError as error:
-        send(
-            Alert(
-                "quality_gate_failed",
-                f"{checkpoint} failed: nothing was published",
-                {"run_id": run_id, "failures": summary["failed"], "report": summary["data_docs"]},
-            ),
-            notifiers_for(settings),
-        )
-        raise error
-    return summary
 
 
 def validate_raw(settings: Settings, run_id: str) -> dict:
@@ -139,11 +163,13 @@ def validate_raw(settings: Settings, run_id: str) -> dict:
 
 def prepare_build(settings: Settings, logical_date: date, run_id: str) -> dict:
     """A clean schema of the run's own for the marts, and how far back incremental models
-    must rebuild (the oldest landing date this run loaded)."""
+    must rebuild: the oldest landing date of any file loaded since the last publish — by
+    this run or by a run that failed after loading it (its late data is not in history yet).
+    """
     schema = build_schema_for(settings, logical_date, run_id)
     with connect(settings, autocommit=True) as conn:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
-        reprocess_from = earliest_date_loaded(conn, run_id)
+        reprocess_from = earliest_date_loaded_since_publish(conn)
     return {
         "build_schema": schema,
         "as_of_date": logical_date.isoformat(),
@@ -152,8 +178,22 @@ def prepare_build(settings: Settings, logical_date: date, run_id: str) -> dict:
     }
 
 
-def built_by_task_group(prepared: dict) -> dict:
-    """The build stage's summary when Airflow ran dbt as a task group: how long it took."""
+def built_by_task_group(settings: Settings, prepared: dict, task_states: dict[str, str]) -> dict:
+    """The build stage's summary when Airflow ran dbt as a task group, once it has proved
+    that the group built everything: every task succeeded (a skipped or failed one fails the
+    stage, so a skip can never turn a failed night green) and every mart is in the schema.
+    """
+    unfinished = {task: state for task, state in sorted(task_states.items()) if state != "success"}
+    if unfinished:
+        listed = ", ".join(f"{task} {state}" for task, state in unfinished.items())
+        raise DbtError(f"the dbt stage did not complete ({len(unfinished)} task(s)): {listed}")
+    with connect(settings) as conn:
+        built = set(table_names(conn, prepared["build_schema"]))
+    missing = sorted(mart_models(settings) - built)
+    if missing:
+        raise DbtError(
+            f"the dbt tasks succeeded but {prepared['build_schema']} lacks {', '.join(missing)}"
+        )
     started = datetime.fromisoformat(prepared["prepared_at"])
     return {**prepared, "seconds": round((datetime.now(UTC) - started).total_seconds(), 1)}
 
@@ -195,6 +235,7 @@ def publish_marts(
     ``run_started_at`` is the ingest step's start (ISO), for the publish log's duration.
     """
     clock = time.monotonic()
+    notifiers = notifiers_for(settings)
     with connect(settings, autocommit=True) as conn:
         drops = unsent_band_drops(conn, build_schema, logical_date)
         result = publish(
@@ -206,17 +247,9 @@ def publish_marts(
             gate_results=gates,
             started=datetime.fromisoformat(run_started_at),
         )
-        drops = mark_sent(conn, drops, run_id)
-        stale = _drop_failed_build_schemas(conn, settings)
-    if drops:
-        send(
-            Alert(
-                "health_band_drop",
-                f"{len(drops)} customer(s) slipped a health band",
-                {"logical_date": logical_date.isoformat(), "customers": [asdict(d) for d in drops]},
-            ),
-            notifiers_for(settings),
-        )
+        drops = record_band_drops(conn, drops, run_id, logical_date, list(notifiers))
+        stale = _drop_failed_build_schemas(conn, settings, run_id)
+        delivery = deliver_pending(conn, notifiers)
     return {
         "schema": result.schema,
         "backup_schema": result.backup_schema,
@@ -224,12 +257,21 @@ def publish_marts(
         "pruned_backups": result.pruned,
         "dropped_build_schemas": stale,
         "band_drops": len(drops),
+        "alerts_delivered": delivery.delivered,
+        "alerts_undelivered": delivery.failed,
         "seconds": round(time.monotonic() - clock, 1),
     }
 
 
-def _drop_failed_build_schemas(conn, settings: Settings) -> list[str]:
-    """Build schemas left by failed runs are kept for inspection until a publish succeeds."""
+def _drop_failed_build_schemas(conn, settings: Settings, run_id: str) -> list[str]:
+    """Build schemas left by failed runs are kept for inspection until a publish succeeds.
+
+    Only while this run holds the night: then no other night is running, so none of those
+    schemas is being built. A run that lost the night (its lease expired) drops nothing.
+    """
+    if night_lock.holder(conn) != run_id:
+        log.warning("not dropping old build schemas: this run does not hold the night")
+        return []
     rows = conn.execute(
         "select nspname from pg_namespace where nspname like %s",
         [f"{settings.build_schema_prefix}\\_%"],
@@ -280,25 +322,31 @@ def run_night(settings: Settings, logical_date: date, run_id: str | None = None)
     stages: dict = {}
     step = "ingest"
     try:
-        with connect(settings, autocommit=True) as lock_conn:
-            # One night at a time per warehouse, whoever starts it.
-            lock_conn.execute("select pg_advisory_lock(hashtext('customer_health.night'))")
-            stages["ingest"] = ingest(settings, logical_date, run_id)
-            step = "validate_raw"
-            stages["validate_raw"] = validate_raw(settings, run_id)
-            step = "build"
-            stages["build"] = build(settings, prepare_build(settings, logical_date, run_id))
-            step = "validate_marts"
-            schema = stages["build"]["build_schema"]
-            stages["validate_marts"] = validate_marts(settings, schema, run_id)
-            step = "publish"
-            gates = {"raw": stages["validate_raw"], "marts": stages["validate_marts"]}
-            stages["publish"] = publish_marts(
-                settings, logical_date, run_id, schema, gates, stages["ingest"]["started_at"]
-            )
-    except Exception:
-        record_run(settings, run_id, logical_date, "failed", stages, failed_step=step)
+        take_night(settings, run_id)
+        stages["ingest"] = ingest(settings, logical_date, run_id)
+        step = "validate_raw"
+        take_night(settings, run_id)
+        stages["validate_raw"] = validate_raw(settings, run_id)
+        step = "build"
+        take_night(settings, run_id)
+        stages["build"] = build(settings, prepare_build(settings, logical_date, run_id))
+        step = "validate_marts"
+        take_night(settings, run_id)
+        schema = stages["build"]["build_schema"]
+        stages["validate_marts"] = validate_marts(settings, schema, run_id)
+        step = "publish"
+        take_night(settings, run_id)
+        gates = {"raw": stages["validate_raw"], "marts": stages["validate_marts"]}
+        stages["publish"] = publish_marts(
+            settings, logical_date, run_id, schema, gates, stages["ingest"]["started_at"]
+        )
+        record_run(settings, run_id, logical_date, "published", stages)
+    except Exception as error:
+        report_failed_night(
+            settings, night=logical_date, step=step, run_id=run_id, error=str(error), stages=stages
+        )
         raise
-    record_run(settings, run_id, logical_date, "published", stages)
+    finally:
+        give_night_back(settings, run_id)
     summary = summarize(settings, stages["validate_marts"].get("data_docs"))
     return {"run_id": run_id, **stages, "summary": summary}

@@ -58,6 +58,8 @@ class Settings:
     alert_email_to: str | None
     dbt_execution_mode: str
     alert_smtp_conn_id: str
+    night_lock_wait_seconds: float
+    night_lock_ttl_seconds: float
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -92,4 +94,6 @@ def load_settings() -> Settings:
         alert_email_to=os.environ.get("ALERT_EMAIL_TO") or None,
         alert_smtp_conn_id=os.environ.get("ALERT_SMTP_CONN_ID", "smtp_default"),
         dbt_execution_mode=os.environ.get("DBT_EXECUTION_MODE", "cosmos_watcher"),
+        night_lock_wait_seconds=float(os.environ.get("NIGHT_LOCK_WAIT_SECONDS", "3600")),
+        night_lock_ttl_seconds=float(os.environ.get("NIGHT_LOCK_TTL_SECONDS", "1800")),
     )

@@ -1,13 +1,14 @@
-"""Send alerts to every configured target: the log always, a webhook and e-mail when set.
+"""The targets an alert can go to: the log always, a webhook and e-mail when set.
 
-A target that fails is logged and skipped; an alert must never break the night it reports.
+Alerts are not sent from here directly: `alerts.outbox` records each one first and marks it
+delivered per target only once that target accepted it.
 """
 
 from __future__ import annotations
 
 import json
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -19,12 +20,17 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # health_band_drop / quality_gate_failed / task_failed
+    """``key`` identifies the event (e.g. one failed night): the outbox records an alert once
+    per key, and receivers can drop a repeated delivery by it (``idempotency_key``)."""
+
+    kind: str  # health_band_drop / night_failed / daily_digest
     title: str
+    key: str
     details: dict = field(default_factory=dict)
 
     def as_json(self) -> bytes:
-        return json.dumps(asdict(self), default=str).encode()
+        body = {"kind": self.kind, "title": self.title, "idempotency_key": self.key}
+        return json.dumps({**body, "details": self.details}, default=str).encode()
 
 
 class Notifier(Protocol):
@@ -33,7 +39,7 @@ class Notifier(Protocol):
 
 class LogNotifier:
     def send(self, alert: Alert) -> None:
-        log.warning("alert", kind=alert.kind, title=alert.title, **alert.details)
+        log.warning("alert", kind=alert.kind, title=alert.title, key=alert.key, **alert.details)
 
 
 @dataclass(frozen=True)
@@ -69,22 +75,11 @@ class EmailNotifier:
             )
 
 
-def notifiers_for(settings: Settings) -> list[Notifier]:
-    targets: list[Notifier] = [LogNotifier()]
+def notifiers_for(settings: Settings) -> dict[str, Notifier]:
+    """The configured targets by name; the outbox keeps one delivery row per name."""
+    targets: dict[str, Notifier] = {"log": LogNotifier()}
     if settings.alert_webhook_url:
-        targets.append(WebhookNotifier(settings.alert_webhook_url))
+        targets["webhook"] = WebhookNotifier(settings.alert_webhook_url)
     if settings.alert_email_to:
-        targets.append(EmailNotifier(settings.alert_email_to, settings.alert_smtp_conn_id))
+        targets["email"] = EmailNotifier(settings.alert_email_to, settings.alert_smtp_conn_id)
     return targets
-
-
-def send(alert: Alert, targets: list[Notifier]) -> int:
-    """Send to every target; returns how many accepted it."""
-    delivered = 0
-    for target in targets:
-        try:
-            target.send(alert)
-            delivered += 1
-        except Exception as error:  # noqa: BLE001 - one broken target must not stop the others
-            log.error("alert not delivered", target=type(target).__name__, error=str(error))
-    return delivered

@@ -478,10 +478,16 @@ def unchanged_since_last_load(conn: psycopg.Connection, files: list[LandingFile]
     }
 
 
-def earliest_date_loaded(conn: psycopg.Connection, run_id: str) -> date | None:
-    """The oldest landing date this run loaded a file for: late or corrected data there means
-    the incremental models must rebuild back to it, beyond their usual lookback."""
+def earliest_date_loaded_since_publish(conn: psycopg.Connection) -> date | None:
+    """The oldest landing date of a file loaded since the last publish, by any run.
+
+    Late or corrected data there means the incremental models must rebuild back to it,
+    beyond their usual lookback. Asking the ledger rather than the current run keeps what a
+    failed run loaded: its rerun skips those files as unchanged, but they are still owed to
+    the history.
+    """
     return conn.execute(
-        "select min(logical_date) from ops.load_ledger where run_id = %s and status = 'loaded'",
-        [run_id],
+        "select min(logical_date) from ops.load_ledger where status = 'loaded'"
+        " and finished_at > coalesce((select max(published_at) from ops.publish_log"
+        " where action = 'publish'), '-infinity')"
     ).fetchone()[0]

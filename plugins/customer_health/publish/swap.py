@@ -50,7 +50,7 @@ def code_revision(home: Path) -> str | None:
     return result.stdout.strip() or None
 
 
-def _tables(conn: psycopg.Connection, schema: str) -> list[str]:
+def table_names(conn: psycopg.Connection, schema: str) -> list[str]:
     rows = conn.execute(
         "select table_name from information_schema.tables where table_schema = %s "
         "order by table_name",
@@ -64,7 +64,7 @@ def row_counts(conn: psycopg.Connection, schema: str) -> dict[str, int]:
         table: conn.execute(
             sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
         ).fetchone()[0]
-        for table in _tables(conn, schema)
+        for table in table_names(conn, schema)
     }
 
 

@@ -69,6 +69,24 @@ def dbt_task_group(settings: Settings, mode: str):
         )
     env = {key: f"{{{{ dbt_connection('{key}') }}}}" for key in CONNECTION_KEYS}
     env["DBT_BUILD_SCHEMA"] = _prepared("build_schema")
+    watcher = mode == "cosmos_watcher"
+    operator_args: dict = {
+        # Unit tests check logic in `make test`; the night runs data tests only. A flag,
+        # not `exclude`, so the watcher's producer build leaves them out too.
+        "dbt_cmd_flags": ["--exclude", "test_type:unit"],
+        "env": env,
+        "append_env": True,
+        "vars": {
+            "as_of_date": _prepared("as_of_date"),
+            "reprocess_from": _prepared("reprocess_from"),
+        },
+    }
+    if watcher:
+        # The producer cannot retry (Cosmos skips a second attempt, and a skip would turn
+        # the night green), and a consumer retrying on its own would rebuild its model while
+        # the models after it have already failed: a failed dbt stage fails the night, and a
+        # person clears the task to rerun (a cleared task runs its model and tests alone).
+        operator_args["retries"] = 0
     group = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(
@@ -82,31 +100,21 @@ def dbt_task_group(settings: Settings, mode: str):
             profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
         ),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.WATCHER
-            if mode == "cosmos_watcher"
-            else ExecutionMode.LOCAL,
+            execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.DBT_RUNNER,
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            # A test reading two models (relationships) runs once both exist, as dbt build does.
-            should_detach_multiple_parents_tests=True,
+            # cosmos_local: a test reading two models (relationships) runs once both exist,
+            # as dbt build does. The watcher reports such a test with each model it reads:
+            # Cosmos writes no result for a detached test task, which then succeeds blind.
+            should_detach_multiple_parents_tests=not watcher,
             # The published asset is emitted once, after the swap, not per build-schema table.
             emit_datasets=False,
         ),
-        operator_args={
-            # Unit tests check logic in `make test`; the night runs data tests only. A flag,
-            # not `exclude`, so the watcher's producer build leaves them out too.
-            "dbt_cmd_flags": ["--exclude", "test_type:unit"],
-            "env": env,
-            "append_env": True,
-            "vars": {
-                "as_of_date": _prepared("as_of_date"),
-                "reprocess_from": _prepared("reprocess_from"),
-            },
-        },
+        operator_args=operator_args,
     )
-    if mode == "cosmos_watcher":
+    if watcher:
         _watch_once_the_build_ran(group)
     return group
 
@@ -122,18 +130,24 @@ def _switch_off_cosmos_telemetry() -> None:
     cosmos_settings.enable_telemetry = False
     cosmos_settings.do_not_track = True
     cosmos_settings.no_analytics = True
+    # The producer never retries (see dbt_task_group), so the per-event backup of its results
+    # for a retry is pure cost: it rewrites a Variable on every dbt event.
+    cosmos_settings.enable_watcher_reliable_retry = False
 
 
 def _watch_once_the_build_ran(group) -> None:
-    """Start the per-model tasks after the producer's `dbt build`, not alongside it.
+    """Start the per-model tasks after the producer's `dbt build`, whatever its outcome.
 
     Cosmos lets them wait in parallel with the build; a single-process runner such as
     `airflow dags test` may then pick a waiting task before the build and wait forever. Once
-    the build has run, each task reads its model's result at once, so the graph, per-model
-    logs and per-model retries (a cleared task re-runs its model alone) are kept, and the
-    night costs one `dbt build` plus the bookkeeping of the tasks (bench/README.md).
+    the build has run, each task reads its model's result at once: a model that failed fails
+    its own task (red in the grid, where a person clears it to rerun that model alone). They
+    run once the producer is done even when it failed ("all_done"), so the failure is shown
+    per model instead of spreading as "upstream failed". (Cosmos's own DbtDag uses "always",
+    which also starts them before the run's schema is prepared.)
     """
     producer = group.children[f"{group.group_id}.dbt_producer_watcher"]
     for task in group.children.values():
         if task is not producer and not task.upstream_task_ids:
             producer >> task
+            task.trigger_rule = "all_done"

@@ -94,6 +94,18 @@ def manifest_path(settings: Settings) -> Path:
     return settings.dbt_project_dir / "target" / "manifest.json"
 
 
+def mart_models(settings: Settings) -> set[str]:
+    """The marts a build must leave in the run's schema, as the manifest lists them."""
+    manifest = json.loads(manifest_path(settings).read_text())
+    return {
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["package_name"] == "customer_health"
+        and node["fqn"][1] == "marts"
+    }
+
+
 def write_manifest(settings: Settings) -> Path:
     """`dbt parse` into target/manifest.json: what the Airflow task group is rendered from,
     so parsing a DAG never has to run dbt. Needs no warehouse connection."""

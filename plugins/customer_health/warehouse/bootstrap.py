@@ -57,6 +57,30 @@ create table if not exists ops.health_alerts_sent (
     run_id text not null,
     sent_at timestamptz not null default clock_timestamp()
 );
+-- One night at a time per warehouse, whoever runs it (the CLI or the DAG): a lease.
+create table if not exists ops.night_lock (
+    lock_name text primary key,
+    run_id text not null,
+    acquired_at timestamptz not null,
+    expires_at timestamptz not null
+);
+-- Every alert is written here before it is sent, once per target; delivered_at is set only
+-- when the target accepted it, so an alert a target missed is sent again by the next run.
+create table if not exists ops.alert_outbox (
+    outbox_id bigint generated always as identity primary key,
+    idempotency_key text not null,
+    target text not null,
+    kind text not null,
+    payload jsonb not null,
+    created_at timestamptz not null default clock_timestamp(),
+    attempts integer not null default 0,
+    last_attempt_at timestamptz,
+    last_error text,
+    delivered_at timestamptz,
+    unique (idempotency_key, target)
+);
+create index if not exists alert_outbox_pending on ops.alert_outbox (outbox_id)
+    where delivered_at is null;
 create table if not exists ops.publish_log (
     publish_id bigint generated always as identity primary key,
     action text not null default 'publish' check (action in ('publish', 'rollback')),

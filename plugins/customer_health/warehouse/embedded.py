@@ -145,6 +145,9 @@ def start(server: EmbeddedServer) -> None:
     )
 
 
-def stop(server: EmbeddedServer) -> None:
+def stop(server: EmbeddedServer, *, crash: bool = False) -> None:
+    """Shut the server down cleanly, or (``crash``) as a power cut would: sessions are cut
+    at once and the next start recovers from the WAL."""
     if is_running(server):
-        pg_bin.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=_run_as())
+        mode = "immediate" if crash else "fast"
+        pg_bin.pg_ctl(["-w", "-m", mode, "stop"], pgdata=server.pgdata, user=_run_as())
