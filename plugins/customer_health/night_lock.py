@@ -80,7 +80,7 @@ def hold(
                 f"{holder.expires_at:%H:%M:%S %Z}); nothing was changed — retry when it ends"
             )
         if time.monotonic() - logged >= LOG_EVERY_SECONDS:
-            log.info(
+            log.warning(
                 "waiting for the night lock",
                 run_id=run_id,
                 held_by=holder.run_id,
