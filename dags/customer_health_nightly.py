@@ -42,7 +42,9 @@ TIMEZONE = SETTINGS.timezone
 
 @dag(
     dag_id="customer_health_nightly",
-    schedule=CronDataIntervalTimetable(SETTINGS.schedule, timezone=TIMEZONE),
+    schedule=CronDataIntervalTimetable(SETTINGS.schedule, timezone=TIMEZONE)
+    if SETTINGS.schedule
+    else None,
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=SETTINGS.catchup,
     max_active_runs=1,
@@ -78,13 +80,11 @@ def customer_health_nightly():
 
     @task(trigger_rule="all_done")
     def dbt_finished(prepared: dict, **context) -> dict:
+        from customer_health.orchestration import dbt_task_states
         from customer_health.pipeline import built_by_task_group
         from customer_health.settings import load_settings
 
-        states = context["ti"].get_task_states(
-            dag_id=context["dag"].dag_id, task_group_id="dbt", run_ids=[context["run_id"]]
-        )
-        return built_by_task_group(load_settings(), prepared, states.get(context["run_id"], {}))
+        return built_by_task_group(load_settings(), prepared, dbt_task_states(context))
 
     @task
     def build(prepared: dict) -> dict:

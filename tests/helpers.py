@@ -49,6 +49,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def fresh_database(url: str, name: str) -> str:
+    """An empty database of that name on the test server (dropped first); returns its URL."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 def airflow_dags_test(env: dict, night: date) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "airflow"), "dags", "test", "customer_health_nightly", night.isoformat()],

@@ -13,18 +13,11 @@ import psycopg
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.transform.dbt import dbt_environment, dbt_vars
-from tests.helpers import cli, dbt, table_checksums
+from tests.helpers import cli, dbt, fresh_database, table_checksums
 
 FIRST, LAST = date(2026, 10, 27), date(2026, 10, 31)
 THIRD = FIRST + timedelta(days=2)
 DATA = GeneratorConfig(scale_factor=0.01, days=90, end_date=LAST, seed=9)
-
-
-def database(url: str, name: str) -> str:
-    """A fresh, empty database on the test server; returns its URL."""
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_factory):
@@ -37,7 +30,8 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
     }
     backfilled = {**base, "WAREHOUSE_DATABASE": "backfill_replayed"}
     clean = {**base, "WAREHOUSE_DATABASE": "backfill_clean"}
-    replayed_url, clean_url = database(url, "backfill_replayed"), database(url, "backfill_clean")
+    replayed_url = fresh_database(url, "backfill_replayed")
+    clean_url = fresh_database(url, "backfill_clean")
 
     result = cli(backfilled, "backfill", "--start", FIRST.isoformat(), "--end", LAST.isoformat())
     assert result.returncode == 0, result.stderr[-3000:]

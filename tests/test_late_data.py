@@ -16,18 +16,12 @@ import psycopg
 
 from customer_health.settings import PROJECT_HOME
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import cli, table_checksums
+from tests.helpers import cli, fresh_database, table_checksums
 
 LAST = date(2026, 10, 31)
 LATE_DAY = LAST - timedelta(days=10)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=LAST, seed=13)
 LATE_FILE = f"nps/{LATE_DAY}/responses-late.csv"
-
-
-def fresh_database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def write_late_responses(landing, customer: str) -> None:

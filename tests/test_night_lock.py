@@ -14,16 +14,10 @@ from datetime import date
 import psycopg
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import BIN, cli, table_checksums
+from tests.helpers import BIN, cli, fresh_database, table_checksums
 
 NIGHT = date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=NIGHT, seed=17)
-
-
-def fresh_database(url: str, name: str) -> str:
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def lock_holder(db_url: str) -> str | None:

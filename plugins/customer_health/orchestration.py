@@ -20,6 +20,26 @@ def night_of(context: Any, tz: str) -> date:
     return (context["dag_run"].run_after.in_timezone(tz) - timedelta(days=1)).date()
 
 
+def dbt_task_states(context: Any, group_id: str = "dbt") -> dict[str, str]:
+    """The state of every task of the dbt group in this run that stands for a dbt node.
+
+    The watcher's producer and its "done" marker are left out: what the producer built is
+    reported by the node tasks (a model it failed fails its own task), and after a person
+    clears a failed model the node tasks rerun it while the producer stays failed.
+    """
+    from customer_health.transform.cosmos_group import WATCHER_BOOKKEEPING_TASKS
+
+    states = context["ti"].get_task_states(
+        dag_id=context["dag"].dag_id, task_group_id=group_id, run_ids=[context["run_id"]]
+    )
+    bookkeeping = {f"{group_id}.{task}" for task in WATCHER_BOOKKEEPING_TASKS}
+    return {
+        task: state
+        for task, state in states.get(context["run_id"], {}).items()
+        if task not in bookkeeping
+    }
+
+
 def retry_policy():
     """Retry what time can fix (lost connections, a BI query holding the swap); fail fast on data.
 

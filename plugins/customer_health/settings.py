@@ -50,7 +50,7 @@ class Settings:
     quarantine_tolerated_rows: int
     bi_reader_password: str | None
     lock_timeout: str
-    schedule: str
+    schedule: str | None
     timezone: str
     catchup: bool
     reports_dir: Path
@@ -70,6 +70,10 @@ class Settings:
         return self.home / "expectations"
 
 
+def _schedule(value: str) -> str | None:
+    return None if value.strip().lower() in ("", "none") else value
+
+
 def load_settings() -> Settings:
     home = _env_path("CUSTOMER_HEALTH_HOME", PROJECT_HOME)
     return Settings(
@@ -86,7 +90,8 @@ def load_settings() -> Settings:
         quarantine_tolerated_rows=int(os.environ.get("QUARANTINE_TOLERATED_ROWS", "10")),
         bi_reader_password=os.environ.get("BI_READER_PASSWORD") or None,
         lock_timeout=os.environ.get("PUBLISH_LOCK_TIMEOUT", "30s"),
-        schedule=os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *"),
+        # "none": runs only when triggered (by a person, the REST API or another system).
+        schedule=_schedule(os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *")),
         timezone=os.environ.get("NIGHTLY_TIMEZONE", "UTC"),
         catchup=os.environ.get("NIGHTLY_CATCHUP", "false").lower() == "true",
         reports_dir=_env_path("REPORTS_DIR", home / "data" / "reports"),

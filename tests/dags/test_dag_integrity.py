@@ -64,9 +64,9 @@ def test_every_dag_follows_team_policy(dagbag):
     for dag in dagbag.dags.values():
         assert dag.max_active_runs == 1 and dag.tags and dag.doc_md, dag.dag_id
         for task in dag.tasks:
-            # The watcher's dbt tasks never retry: its producer cannot (cosmos_group.py).
-            watcher_dbt_task = type(task).__name__.endswith("WatcherOperator")
-            assert (task.retries == 0) if watcher_dbt_task else (task.retries >= 1), task.task_id
+            # The watcher's producer never retries: Cosmos would skip the retry (cosmos_group.py).
+            producer = type(task).__name__ == "DbtProducerWatcherOperator"
+            assert (task.retries == 0) if producer else (task.retries >= 1), task.task_id
             assert task.retry_policy is not None, task.task_id
             assert task.execution_timeout is not None, task.task_id
             assert task.on_failure_callback, task.task_id

@@ -11,6 +11,7 @@ runs: `prepare_build`'s return value and the `dbt_connection` macro below.
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 from customer_health.settings import Settings, disable_telemetry
 from customer_health.transform.dbt import manifest_path
@@ -18,6 +19,8 @@ from customer_health.transform.dbt import manifest_path
 EXECUTION_MODES = ("single", "cosmos_local", "cosmos_watcher")
 PREPARE_TASK_ID = "prepare_build"
 CONNECTION_KEYS = ("DBT_HOST", "DBT_PORT", "DBT_USER", "DBT_PASSWORD", "DBT_DBNAME")
+# Tasks of the watcher group that run no dbt node of their own.
+WATCHER_BOOKKEEPING_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
 
 
 def dbt_connection(key: str) -> str:
@@ -82,11 +85,12 @@ def dbt_task_group(settings: Settings, mode: str):
         },
     }
     if watcher:
-        # The producer cannot retry (Cosmos skips a second attempt, and a skip would turn
-        # the night green), and a consumer retrying on its own would rebuild its model while
-        # the models after it have already failed: a failed dbt stage fails the night, and a
-        # person clears the task to rerun (a cleared task runs its model and tests alone).
-        operator_args["retries"] = 0
+        # A node task's retry runs its node itself (Cosmos's fallback), so it gets one, soon:
+        # it rides out a blip, and after a person clears a failed model, the model's tests
+        # (whose first try reads the build's stale "fail") run for real on the second.
+        operator_args["retries"] = 1
+        operator_args["retry_delay"] = timedelta(seconds=5)
+        operator_args["retry_exponential_backoff"] = False
     group = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(
@@ -102,6 +106,9 @@ def dbt_task_group(settings: Settings, mode: str):
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.DBT_RUNNER,
+            # The producer cannot retry: Cosmos skips its second attempt, and that skip
+            # turned failed nights green. A failed build fails it at once.
+            setup_operator_args={"retries": 0} if watcher else None,
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
@@ -146,8 +153,8 @@ def _watch_once_the_build_ran(group) -> None:
     per model instead of spreading as "upstream failed". (Cosmos's own DbtDag uses "always",
     which also starts them before the run's schema is prepared.)
     """
-    producer = group.children[f"{group.group_id}.dbt_producer_watcher"]
-    for task in group.children.values():
+    producer = group.children[f"{group.group_id}.{WATCHER_BOOKKEEPING_TASKS[0]}"]
+    for task in list(group.iter_tasks()):  # nested groups too: a seed with its tests is one
         if task is not producer and not task.upstream_task_ids:
             producer >> task
             task.trigger_rule = "all_done"

@@ -1,0 +1,158 @@
+"""The nightly DAG under a real deployment: api-server, scheduler, dag-processor and
+triggerer started from the venv, PostgreSQL metadata, LocalExecutor, driven through the
+REST API as a user drives it.
+
+A night triggered through the API publishes what a CLI night over the same files publishes.
+A night whose one mart errors fails at that model with one alert; once the model is fixed,
+clearing its failed task through the API reruns that model and its tests alone, and the
+gate and publish go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+
+from customer_health.deployment import local
+from customer_health.deployment.rest import AirflowApi
+from customer_health.settings import PROJECT_HOME, load_settings
+from customer_health.synthetic.generator import GeneratorConfig, generate
+from tests.helpers import capture_webhooks, cli, fresh_database, table_checksums
+
+DAG = "customer_health_nightly"
+NIGHT = date(2026, 10, 31)
+DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=NIGHT, seed=19)
+BROKEN_MODEL = "fct_white_space_by_segment"
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("deploy-landing")
+    generate(folder, DATA)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def project_home(tmp_path_factory):
+    """A copy of the project the deployment runs from, so one test can break a model."""
+    home = tmp_path_factory.mktemp("deploy-project")
+    shutil.copytree(
+        PROJECT_HOME / "dbt_project", home / "dbt_project", ignore=shutil.ignore_patterns("logs")
+    )
+    shutil.copytree(
+        PROJECT_HOME / "expectations",
+        home / "expectations",
+        ignore=shutil.ignore_patterns("uncommitted"),
+    )
+    return home
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    with capture_webhooks() as (hook, received):
+        yield hook, received
+
+
+@pytest.fixture(scope="module")
+def deployment(url, warehouse_env, landing, project_home, webhook, tmp_path_factory):
+    fresh_database(url, "deploy_local")
+    running = local.start(
+        load_settings(),
+        tmp_path_factory.mktemp("airflow-deployment"),
+        extra_env={
+            "WAREHOUSE_DATABASE": "deploy_local",
+            "LANDING_PATH": str(landing),
+            "REPORTS_DIR": str(tmp_path_factory.mktemp("deploy-reports")),
+            "CUSTOMER_HEALTH_HOME": str(project_home),
+            "NIGHTLY_SCHEDULE": "none",
+            "ALERT_WEBHOOK_URL": webhook[0],
+        },
+    )
+    try:
+        api = AirflowApi(running.api_url, local.ADMIN, running.admin_password)
+        api.wait_for_dag(DAG)
+        api.unpause(DAG)
+        yield running, api
+    finally:
+        local.stop(running)
+
+
+@pytest.fixture
+def db(url, deployment):
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/deploy_local", autocommit=True) as conn:
+        yield conn
+
+
+def test_a_night_triggered_through_the_api_publishes_what_a_cli_night_publishes(
+    deployment, db, url, landing, tmp_path
+):
+    _, api = deployment
+    run_id = api.trigger(DAG, NIGHT)
+    assert api.wait(DAG, run_id) == "success", api.failures(DAG, run_id)
+    states = {task: ti["state"] for task, ti in api.task_instances(DAG, run_id).items()}
+    assert {state for state in states.values()} == {"success"}, states
+    assert {"ingest", "dbt.fct_mrr.run", "dbt.fct_mrr.test", "publish", "summarize"} <= set(states)
+
+    cli_url = fresh_database(url, "deploy_cli")
+    env = {
+        **os.environ,
+        "WAREHOUSE_DATABASE": "deploy_cli",
+        "LANDING_PATH": str(landing),
+        "REPORTS_DIR": str(tmp_path),
+    }
+    result = cli(env, "run", "--date", NIGHT.isoformat())
+    assert result.returncode == 0, result.stderr[-3000:]
+    with psycopg.connect(cli_url) as cli_db:
+        assert table_checksums(db) == table_checksums(cli_db)
+        assert table_checksums(db, "core") == table_checksums(cli_db, "core")
+
+
+def test_clearing_a_failed_model_reruns_it_alone_and_the_night_publishes(
+    deployment, db, project_home, webhook
+):
+    _, api = deployment
+    hook, received = webhook
+    model = next((project_home / "dbt_project" / "models").rglob(f"{BROKEN_MODEL}.sql"))
+    good_sql = model.read_text()
+    model.write_text(f"select * from (\n{good_sql}\n) as model where 1 / 0 = 1\n")
+    night = NIGHT + timedelta(days=1)
+    received.clear()
+    run_id = api.trigger(DAG, night)
+    assert api.wait(DAG, run_id) == "failed"
+    before = api.task_instances(DAG, run_id)
+    failed = sorted(task for task, ti in before.items() if ti["state"] == "failed")
+    model_task = f"dbt.{BROKEN_MODEL}.run"
+    assert model_task in failed
+    alerts = [json.loads(body) for body in received]
+    assert [(a["kind"], a["details"]["night"]) for a in alerts] == [
+        ("night_failed", night.isoformat())
+    ]
+    assert db.execute(
+        "select status, failed_step from ops.run_log where run_id = %s", [run_id]
+    ).fetchall() == [("failed", alerts[0]["details"]["step"])]
+
+    model.write_text(good_sql)
+    cleared = api.clear_failed(DAG, run_id, [model_task])
+    # The model, its tests and the stages after dbt; not the producer, not the other models.
+    assert cleared == sorted(
+        [model_task, f"dbt.{BROKEN_MODEL}.test", "dbt_finished", "validate_marts"]
+        + ["publish", "summarize"]
+    )
+    assert api.wait(DAG, run_id) == "success", api.failures(DAG, run_id)
+    after = api.task_instances(DAG, run_id)
+    rerun = sorted(
+        task for task in after if after[task]["try_number"] != before[task]["try_number"]
+    )
+    assert rerun == cleared
+    assert after[model_task]["state"] == "success"
+    assert after[model_task]["try_number"] == before[model_task]["try_number"] + 1
+    assert (
+        db.execute("select max(as_of_date) from analytics.dim_customer_health").fetchone()[0]
+        == night
+    )
+    assert len(received) == 1  # the rerun that succeeded raised no alert
