@@ -20,7 +20,8 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install demo test lint format lock warehouse-stop clean bench-ingest bench-incremental
+.PHONY: install system-packages demo test test-quick airflow lint format lock warehouse-stop clean \
+	bench-ingest bench-incremental bench-orchestration
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# Debian packages the deployment tests need: redis-server (Celery's broker). PyPI's
+# redis-server wheel does not install here. Installs as root; otherwise says what to run.
+system-packages:
+	@command -v redis-server > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server > /dev/null; \
+	  else echo "redis-server is missing: sudo apt-get install redis-server" >&2; exit 1; fi; }
 
 # The dbt manifest the Airflow task group is drawn from (DAG parsing never runs dbt).
 MANIFEST := dbt_project/target/manifest.json
@@ -43,8 +51,17 @@ demo: install $(MANIFEST)
 	@echo "Airflow run log: $(AIRFLOW_HOME)/demo-run.log"
 	$(BIN)/customer-health summary
 
-test: install lint $(MANIFEST)
+# The whole suite, deployment tests included (a real scheduler, LocalExecutor and Celery).
+test: install system-packages lint $(MANIFEST)
 	$(BIN)/pytest
+
+# Inner loop: everything but the deployment and failure-injection tests (minutes, not tens).
+test-quick: install lint $(MANIFEST)
+	$(BIN)/pytest -m "not deployment"
+
+# A local Airflow deployment (LocalExecutor, PostgreSQL metadata) to look at; Ctrl-C stops it.
+airflow: install $(MANIFEST)
+	$(BIN)/customer-health airflow up
 
 lint: install
 	$(BIN)/ruff check plugins dags tests bench

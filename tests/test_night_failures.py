@@ -27,6 +27,8 @@ from customer_health.transform.cosmos_group import EXECUTION_MODES
 from customer_health.warehouse import embedded
 from tests.helpers import BIN, capture_webhooks, cli, free_port, table_checksums
 
+pytestmark = pytest.mark.deployment
+
 FIRST, SECOND = date(2026, 10, 30), date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=SECOND, seed=11)
 BROKEN_MODEL = "fct_white_space_by_segment"

@@ -12,9 +12,12 @@ import time
 from datetime import date
 
 import psycopg
+import pytest
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from tests.helpers import BIN, cli, fresh_database, table_checksums
+
+pytestmark = pytest.mark.deployment
 
 NIGHT = date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=NIGHT, seed=17)

@@ -25,7 +25,9 @@ app = typer.Typer(
 warehouse_app = typer.Typer(help="Start, stop and connect to the warehouse.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Landing contracts.", no_args_is_help=True)
 publish_app = typer.Typer(help="The published schema BI reads.", no_args_is_help=True)
+airflow_app = typer.Typer(help="A local Airflow deployment to look at.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(airflow_app, name="airflow")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(publish_app, name="publish")
 
@@ -246,6 +248,41 @@ def publish_rollback() -> None:
         f"({sum(result.row_counts.values()):,} rows); the replaced tables are kept as "
         f"{result.backup_schema}"
     )
+
+
+@airflow_app.command("up")
+def airflow_up(
+    executor: Annotated[
+        str, typer.Option(help="LocalExecutor or CeleryExecutor")
+    ] = "LocalExecutor",
+    workers: Annotated[int, typer.Option(help="Celery workers to start")] = 2,
+) -> None:
+    """Run Airflow's api-server, scheduler, dag-processor and triggerer (and Celery workers)
+    on a PostgreSQL metadata DB until Ctrl-C; print where to sign in."""
+    import signal
+    import threading
+
+    from customer_health.deployment import local
+
+    settings = load_settings()
+    home = settings.home / ".airflow-deployment"
+    typer.echo(f"starting Airflow ({executor}) in {home} …")
+    deployment = local.start(settings, home, executor=executor)
+    for number in range(workers if executor == "CeleryExecutor" else 0):
+        local.start_celery_worker(deployment, f"worker-{number + 1}")
+    typer.echo(
+        f"\nAirflow UI: {deployment.api_url}   user {local.ADMIN}   password "
+        f"{deployment.admin_password}\nlogs: {home / 'logs'}   Ctrl-C stops everything"
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        typer.echo("stopping Airflow …")
+        local.stop(deployment)
 
 
 @contracts_app.command("write-docs")

@@ -152,9 +152,11 @@ def alert_failed_task(context: Any) -> None:
 
 def default_task_args() -> dict[str, Any]:
     """Task defaults every DAG of the project shares: retries, backoff, policy, timeout, alerts."""
+    from customer_health.settings import load_settings
+
     return {
         "retries": 2,
-        "retry_delay": timedelta(minutes=2),
+        "retry_delay": timedelta(seconds=load_settings().retry_delay_seconds),
         "retry_exponential_backoff": True,
         "retry_policy": retry_policy(),
         "execution_timeout": timedelta(hours=2),

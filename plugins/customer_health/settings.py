@@ -60,6 +60,7 @@ class Settings:
     alert_smtp_conn_id: str
     night_lock_wait_seconds: float
     night_lock_ttl_seconds: float
+    retry_delay_seconds: float
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -101,4 +102,7 @@ def load_settings() -> Settings:
         dbt_execution_mode=os.environ.get("DBT_EXECUTION_MODE", "cosmos_watcher"),
         night_lock_wait_seconds=float(os.environ.get("NIGHT_LOCK_WAIT_SECONDS", "3600")),
         night_lock_ttl_seconds=float(os.environ.get("NIGHT_LOCK_TTL_SECONDS", "1800")),
+        # First wait before a task retries after a transient failure (a lost worker, a lost
+        # connection); doubles on each further try.
+        retry_delay_seconds=float(os.environ.get("TASK_RETRY_DELAY_SECONDS", "120")),
     )

@@ -24,6 +24,8 @@ from customer_health.settings import PROJECT_HOME, load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from tests.helpers import capture_webhooks, cli, fresh_database, table_checksums
 
+pytestmark = pytest.mark.deployment
+
 DAG = "customer_health_nightly"
 NIGHT = date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=NIGHT, seed=19)

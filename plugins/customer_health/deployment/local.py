@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,8 +110,10 @@ def start(
 ) -> Deployment:
     """Migrate the metadata DB, start the four components, wait until all report healthy.
 
-    ``parallelism`` defaults to twice the cores: enough to overlap a dbt process with the
-    bookkeeping of light tasks, not so many that dbt processes fight over two cores.
+    With ``CeleryExecutor`` a Redis broker is started first; workers are started with
+    `start_celery_worker`. ``parallelism`` defaults to twice the cores: enough to overlap a
+    dbt process with the bookkeeping of light tasks, not so many that dbt processes fight
+    over two cores.
     """
     home.mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
@@ -124,13 +127,15 @@ def start(
         ),
         **(extra_env or {}),
     }
-    subprocess.run(
-        [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True
-    )
     deployment = Deployment(home, f"http://127.0.0.1:{port}", password, env)
-    for component in COMPONENTS:
-        deployment.processes[component] = _spawn(deployment, component, [component])
     try:
+        if executor == "CeleryExecutor":
+            deployment.env["AIRFLOW__CELERY__BROKER_URL"] = start_redis(deployment)
+        subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True
+        )
+        for component in COMPONENTS:
+            deployment.processes[component] = _spawn(deployment, component, [component])
         wait_until_healthy(deployment, timeout)
     except Exception:
         stop(deployment)
@@ -138,11 +143,13 @@ def start(
     return deployment
 
 
-def _spawn(deployment: Deployment, name: str, args: list[str]) -> subprocess.Popen:
+def _spawn(
+    deployment: Deployment, name: str, args: list[str], env: dict[str, str] | None = None
+) -> subprocess.Popen:
     with deployment.log(name).open("a") as log:
         return subprocess.Popen(
             [str(BIN / "airflow"), *args],
-            env=deployment.env,
+            env={**deployment.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -150,13 +157,42 @@ def _spawn(deployment: Deployment, name: str, args: list[str]) -> subprocess.Pop
         )
 
 
+def worker_hostname() -> str:
+    """Airflow's ``hostname_callable`` for workers sharing one machine: the name a worker was
+    started under, so task instances say which worker ran them (as separate hosts would)."""
+    return os.environ.get("CUSTOMER_HEALTH_WORKER_NAME") or socket.getfqdn()
+
+
 def start_celery_worker(deployment: Deployment, name: str, concurrency: int = 2) -> None:
-    """A Celery worker known to Celery as ``name@<host>``, with a log of its own."""
-    deployment.processes[f"worker-{name}"] = _spawn(
+    """A Celery worker known as ``name@<host>``, whose task instances record ``name`` as their
+    hostname; its log is ``<home>/logs/worker-<name>.log``."""
+    worker = f"worker-{name}"
+    deployment.processes[worker] = _spawn(
         deployment,
-        f"worker-{name}",
+        worker,
         ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)],
+        {
+            "CUSTOMER_HEALTH_WORKER_NAME": name,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+        },
     )
+
+
+def start_redis(deployment: Deployment) -> str:
+    """A Redis server (Debian's redis-server) on a free loopback port for Celery's broker,
+    kept in memory only; returns its URL. `make system-packages` installs it."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        raise RuntimeError("redis-server is not installed: run `make system-packages` (as root)")
+    port = free_port()
+    with deployment.log("redis").open("a") as log:
+        deployment.processes["redis"] = subprocess.Popen(
+            [redis, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return f"redis://127.0.0.1:{port}/0"
 
 
 def wait_until_healthy(deployment: Deployment, timeout: float) -> None:

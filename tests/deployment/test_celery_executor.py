@@ -1,0 +1,114 @@
+"""Scale-out on Celery, for real: Redis, two workers with their own names, and a worker
+killed with SIGKILL in the middle of a night.
+
+The night runs green with task instances on both workers. A second night loses the worker
+running its mart gate: the scheduler finds the task's heartbeat gone, the task is retried
+on the other worker, and the night publishes, with no failure alert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+
+from customer_health.deployment import local
+from customer_health.deployment.rest import AirflowApi
+from customer_health.settings import load_settings
+from customer_health.synthetic.generator import GeneratorConfig, generate
+from tests.helpers import capture_webhooks, fresh_database
+
+pytestmark = pytest.mark.deployment
+
+DAG = "customer_health_nightly"
+NIGHT = date(2026, 10, 31)
+DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=NIGHT, seed=23)
+WORKERS = ("worker-a", "worker-b")
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    with capture_webhooks() as (hook, received):
+        yield hook, received
+
+
+@pytest.fixture(scope="module")
+def celery(url, warehouse_env, webhook, tmp_path_factory):
+    landing = tmp_path_factory.mktemp("celery-landing")
+    generate(landing, DATA)
+    fresh_database(url, "deploy_celery")
+    running = local.start(
+        load_settings(),
+        tmp_path_factory.mktemp("airflow-celery"),
+        executor="CeleryExecutor",
+        extra_env={
+            "WAREHOUSE_DATABASE": "deploy_celery",
+            "LANDING_PATH": str(landing),
+            "REPORTS_DIR": str(tmp_path_factory.mktemp("celery-reports")),
+            "NIGHTLY_SCHEDULE": "none",
+            "ALERT_WEBHOOK_URL": webhook[0],
+            # A lost worker is noticed within a minute and its task retried soon after.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            "TASK_RETRY_DELAY_SECONDS": "5",
+        },
+    )
+    try:
+        for name in WORKERS:
+            local.start_celery_worker(running, name)
+        api = AirflowApi(running.api_url, local.ADMIN, running.admin_password)
+        api.wait_for_dag(DAG)
+        api.unpause(DAG)
+        yield running, api
+    finally:
+        local.stop(running)
+
+
+@pytest.fixture
+def db(url, celery):
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/deploy_celery", autocommit=True) as conn:
+        yield conn
+
+
+def test_a_night_runs_green_on_both_workers(celery, db):
+    _, api = celery
+    run_id = api.trigger(DAG, NIGHT)
+    assert api.wait(DAG, run_id) == "success", api.failures(DAG, run_id)
+    instances = api.task_instances(DAG, run_id).values()
+    assert {ti["state"] for ti in instances} == {"success"}
+    assert {ti["hostname"] for ti in instances} == set(WORKERS)
+    assert db.execute(
+        "select logical_date from ops.publish_log where run_id = %s", [run_id]
+    ).fetchall() == [(NIGHT,)]
+
+
+def test_a_worker_killed_mid_night_loses_nothing(celery, db, webhook):
+    deployment, api = celery
+    _, received = webhook
+    received.clear()
+    night = NIGHT + timedelta(days=1)
+    run_id = api.trigger(DAG, night)
+    deadline = time.monotonic() + 600
+    while (gate := api.task_instances(DAG, run_id).get("validate_marts", {})).get(
+        "state"
+    ) != "running":
+        assert time.monotonic() < deadline, "validate_marts never started"
+        time.sleep(0.2)
+    victim = gate["hostname"]
+    os.killpg(deployment.processes[f"worker-{victim}"].pid, signal.SIGKILL)
+
+    assert api.wait(DAG, run_id) == "success", api.failures(DAG, run_id)
+    retried = api.task_instances(DAG, run_id)["validate_marts"]
+    assert retried["try_number"] == 2
+    assert retried["hostname"] == next(name for name in WORKERS if name != victim)
+    assert db.execute(
+        "select logical_date from ops.publish_log where run_id = %s", [run_id]
+    ).fetchall() == [(night,)]
+    kinds = [json.loads(body)["kind"] for body in received]
+    assert "night_failed" not in kinds
+    assert len(kinds) == len(set(json.loads(body)["idempotency_key"] for body in received))
