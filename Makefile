@@ -94,3 +94,7 @@ bench-ingest: install
 bench-incremental: install
 	$(BIN)/customer-health warehouse start
 	$(BIN)/python bench/incremental.py --scale-factor 0.1
+
+bench-orchestration: install system-packages $(MANIFEST)
+	$(BIN)/customer-health warehouse start
+	$(BIN)/python bench/orchestration.py --scale-factor 0.05

@@ -1,16 +1,18 @@
 """Benchmark: what seeing each dbt model as an Airflow task costs, against one `dbt build`.
 
 Same data, same machine, one run. The generated landing files are ingested once; then the
-same night's dbt work is done four ways:
+same night's dbt work is done in every way the DAG can do it:
 
     floor           one `dbt build` subprocess, as a person would run it
     single          the nightly DAG with DBT_EXECUTION_MODE=single (one `build` task)
     cosmos_local    the nightly DAG, one Cosmos task per model / seed / tests (a dbt run each)
     cosmos_watcher  the nightly DAG, one Cosmos producer `dbt build` + a task per node
 
-Each DAG runs for real with `airflow dags test` in an Airflow home of its own; the dbt
-stage's wall time is read from Airflow's metadata DB (first dbt task start to last end).
-Not part of `make test`:
+each under `airflow dags test` (one process), under a real deployment with LocalExecutor
+(api-server, scheduler, dag-processor, triggerer; PostgreSQL metadata; a run triggered through
+the REST API) and with CeleryExecutor (Redis, two workers). The dbt stage's wall time is the
+first dbt task's start to the last one's end, read from Airflow. Every measured build is a
+rerun of the same night. Not part of `make test`:
 
     .venv/bin/python bench/orchestration.py --scale-factor 0.05
 """
@@ -29,6 +31,11 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
+from customer_health.deployment import local
+from customer_health.deployment.rest import AirflowApi
 from customer_health.pipeline import ingest, prepare_build
 from customer_health.settings import PROJECT_HOME, disable_telemetry, load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
@@ -38,6 +45,8 @@ from customer_health.warehouse.connection import warehouse_url
 NIGHT = date(2026, 11, 26)
 BIN = Path(sys.executable).parent
 MODES = ("single", "cosmos_local", "cosmos_watcher")
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+DAG = "customer_health_nightly"
 
 
 def floor_seconds(settings, url: str) -> float:
@@ -92,6 +101,50 @@ def dag_run(mode: str, env: dict, folder: Path) -> tuple[float, float, int]:
     return seconds, whole, tasks
 
 
+def scheduler_run(
+    settings, mode: str, executor: str, env: dict, folder: Path
+) -> tuple[float, float, int]:
+    """(dbt stage seconds, whole run seconds, dbt tasks) for one night under a deployment."""
+    name = f"bench_{executor}_{mode}".lower()
+    with psycopg.connect(warehouse_url(settings), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+    deployment = local.start(
+        settings,
+        folder / name,
+        executor=executor,
+        metadata_database=name,
+        extra_env={**env, "DBT_EXECUTION_MODE": mode, "NIGHTLY_SCHEDULE": "none"},
+    )
+    try:
+        if executor == "CeleryExecutor":
+            for worker in ("worker-a", "worker-b"):
+                local.start_celery_worker(deployment, worker)
+        api = AirflowApi(deployment.api_url, local.ADMIN, deployment.admin_password)
+        api.wait_for_dag(DAG)
+        api.unpause(DAG)
+        run_id = api.trigger(DAG, NIGHT)
+        if api.wait(DAG, run_id) != "success":
+            raise SystemExit(f"{executor} {mode} failed:\n{api.failures(DAG, run_id)}")
+        run = api.run(DAG, run_id)
+        dbt_tasks = [
+            ti
+            for task, ti in api.task_instances(DAG, run_id).items()
+            if task.startswith("dbt.") or task == "build"
+        ]
+    finally:
+        local.stop(deployment)
+    start = min(datetime.fromisoformat(ti["start_date"]) for ti in dbt_tasks)
+    end = max(datetime.fromisoformat(ti["end_date"]) for ti in dbt_tasks)
+    whole = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
+    return (end - start).total_seconds(), whole.total_seconds(), len(dbt_tasks)
+
+
+def load() -> str:
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale-factor", type=float, default=0.05)
@@ -115,19 +168,30 @@ def main() -> None:
         # The first build creates the incremental history; every measured one is a rerun
         # of the night, which rebuilds the same window.
         floor_seconds(settings, url)
+        floor_load = load()
         floor = floor_seconds(settings, url)
         print(f"floor: one dbt build in {floor:.1f} s", flush=True)
         rows = {}
         for mode in MODES:
-            rows[mode] = dag_run(mode, env, folder)
-            print(f"{mode}: dbt stage {rows[mode][0]:.1f} s", flush=True)
-    print(f"\n| dbt stage (scale factor {args.scale_factor}) | tasks | wall s | vs floor |")
-    print("|---|---:|---:|---:|")
-    print(f"| one `dbt build` subprocess (floor) | — | {floor:.1f} | 1.00× |")
-    for mode, (seconds, whole, tasks) in rows.items():
+            before = load()
+            rows[f"`dags test`, {mode}"] = (*dag_run(mode, env, folder), before)
+            print(
+                f"dags test {mode}: dbt stage {rows[f'`dags test`, {mode}'][0]:.1f} s", flush=True
+            )
+        for executor in EXECUTORS:
+            for mode in MODES:
+                before = load()
+                label = f"scheduler + {executor}, {mode}"
+                rows[label] = (*scheduler_run(settings, mode, executor, env, folder), before)
+                print(f"{label}: dbt stage {rows[label][0]:.1f} s", flush=True)
+    header = f"dbt stage (scale factor {args.scale_factor})"
+    print(f"\n| {header} | tasks | wall s | vs floor | load before |")
+    print("|---|---:|---:|---:|---|")
+    print(f"| one `dbt build` subprocess (floor) | — | {floor:.1f} | 1.00× | {floor_load} |")
+    for label, (seconds, whole, tasks, before) in rows.items():
         print(
-            f"| DAG, {mode} (whole run {whole:.0f} s) | {tasks} | {seconds:.1f} | "
-            f"{seconds / floor:.2f}× |"
+            f"| {label} (whole run {whole:.0f} s) | {tasks} | {seconds:.1f} | "
+            f"{seconds / floor:.2f}× | {before} |"
         )
 
 

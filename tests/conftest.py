@@ -14,11 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from customer_health.deployment.local import free_port
 from customer_health.settings import PROJECT_HOME, Settings, disable_telemetry, load_settings
 from customer_health.synthetic.generator import generate
 from customer_health.warehouse import embedded
 from customer_health.warehouse.connection import warehouse_url
-from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test, free_port
+from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import shutil
 import subprocess
 import sys
 import threading
@@ -43,10 +43,26 @@ FIXTURE_FILES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def copy_project(home: Path) -> Path:
+    """The dbt project and GX suites copied under ``home`` (for CUSTOMER_HEALTH_HOME), so a
+    test can change a model without touching the repository."""
+    shutil.copytree(
+        PROJECT_HOME / "dbt_project", home / "dbt_project", ignore=shutil.ignore_patterns("logs")
+    )
+    shutil.copytree(
+        PROJECT_HOME / "expectations",
+        home / "expectations",
+        ignore=shutil.ignore_patterns("uncommitted"),
+    )
+    return home
+
+
+def break_model(home: Path, model: str) -> str:
+    """Make the copied model divide by zero when it runs; returns its SQL to restore it."""
+    path = next((home / "dbt_project" / "models").rglob(f"{model}.sql"))
+    sql_text = path.read_text()
+    path.write_text(f"select * from (\n{sql_text}\n) as model where 1 / 0 = 1\n")
+    return sql_text
 
 
 def fresh_database(url: str, name: str) -> str:

@@ -14,9 +14,8 @@ from datetime import date, timedelta
 
 import psycopg
 
-from customer_health.settings import PROJECT_HOME
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import cli, fresh_database, table_checksums
+from tests.helpers import break_model, cli, copy_project, fresh_database, table_checksums
 
 LAST = date(2026, 10, 31)
 LATE_DAY = LAST - timedelta(days=10)
@@ -68,11 +67,8 @@ def test_a_late_file_loaded_by_a_failed_night_reaches_the_history_on_the_rerun(
             0
         ]
     write_late_responses(landing, customer)
-    broken = tmp_path_factory.mktemp("late-broken-project")
-    shutil.copytree(PROJECT_HOME / "dbt_project", broken / "dbt_project")
-    shutil.copytree(PROJECT_HOME / "expectations", broken / "expectations")
-    model = next((broken / "dbt_project" / "models").rglob("fct_white_space_by_segment.sql"))
-    model.write_text(f"select * from (\n{model.read_text()}\n) as model where 1 / 0 = 1\n")
+    broken = copy_project(tmp_path_factory.mktemp("late-broken-project"))
+    break_model(broken, "fct_white_space_by_segment")
     failed = cli({**rerun_env, "CUSTOMER_HEALTH_HOME": str(broken)}, "run", "--date", str(LAST))
     assert failed.returncode == 1 and "division by zero" in failed.stderr
     with psycopg.connect(rerun_url) as conn:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -21,11 +20,18 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from customer_health.settings import PROJECT_HOME
+from customer_health.deployment.local import free_port
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.transform.cosmos_group import EXECUTION_MODES
 from customer_health.warehouse import embedded
-from tests.helpers import BIN, capture_webhooks, cli, free_port, table_checksums
+from tests.helpers import (
+    BIN,
+    break_model,
+    capture_webhooks,
+    cli,
+    copy_project,
+    table_checksums,
+)
 
 pytestmark = pytest.mark.deployment
 
@@ -73,17 +79,8 @@ def db(env, server) -> psycopg.Connection:
 @pytest.fixture(scope="module")
 def broken_home(tmp_path_factory) -> Path:
     """A copy of the project whose one mart divides by zero when it runs."""
-    home = tmp_path_factory.mktemp("broken-project")
-    shutil.copytree(
-        PROJECT_HOME / "dbt_project", home / "dbt_project", ignore=shutil.ignore_patterns("logs")
-    )
-    shutil.copytree(
-        PROJECT_HOME / "expectations",
-        home / "expectations",
-        ignore=shutil.ignore_patterns("uncommitted"),
-    )
-    model = next((home / "dbt_project" / "models").rglob(f"{BROKEN_MODEL}.sql"))
-    model.write_text(f"select * from (\n{model.read_text()}\n) as model where 1 / 0 = 1\n")
+    home = copy_project(tmp_path_factory.mktemp("broken-project"))
+    break_model(home, BROKEN_MODEL)
     return home
 
 

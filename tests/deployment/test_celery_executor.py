@@ -17,56 +17,37 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from customer_health.deployment import local
-from customer_health.deployment.rest import AirflowApi
-from customer_health.settings import load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import capture_webhooks, fresh_database
+from tests.deployment.conftest import DAG, deployed
 
 pytestmark = pytest.mark.deployment
 
-DAG = "customer_health_nightly"
 NIGHT = date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=NIGHT, seed=23)
 WORKERS = ("worker-a", "worker-b")
 
 
 @pytest.fixture(scope="module")
-def webhook():
-    with capture_webhooks() as (hook, received):
-        yield hook, received
-
-
-@pytest.fixture(scope="module")
 def celery(url, warehouse_env, webhook, tmp_path_factory):
     landing = tmp_path_factory.mktemp("celery-landing")
     generate(landing, DATA)
-    fresh_database(url, "deploy_celery")
-    running = local.start(
-        load_settings(),
+    with deployed(
+        url,
+        "celery",
         tmp_path_factory.mktemp("airflow-celery"),
-        executor="CeleryExecutor",
-        extra_env={
-            "WAREHOUSE_DATABASE": "deploy_celery",
+        {
             "LANDING_PATH": str(landing),
             "REPORTS_DIR": str(tmp_path_factory.mktemp("celery-reports")),
-            "NIGHTLY_SCHEDULE": "none",
             "ALERT_WEBHOOK_URL": webhook[0],
             # A lost worker is noticed within a minute and its task retried soon after.
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             "TASK_RETRY_DELAY_SECONDS": "5",
         },
-    )
-    try:
-        for name in WORKERS:
-            local.start_celery_worker(running, name)
-        api = AirflowApi(running.api_url, local.ADMIN, running.admin_password)
-        api.wait_for_dag(DAG)
-        api.unpause(DAG)
-        yield running, api
-    finally:
-        local.stop(running)
+        executor="CeleryExecutor",
+        workers=WORKERS,
+    ) as running:
+        yield running
 
 
 @pytest.fixture

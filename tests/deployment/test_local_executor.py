@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from datetime import date, timedelta
 
 import psycopg
 import pytest
 
-from customer_health.deployment import local
-from customer_health.deployment.rest import AirflowApi
-from customer_health.settings import PROJECT_HOME, load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import capture_webhooks, cli, fresh_database, table_checksums
+from tests.deployment.conftest import DAG, deployed
+from tests.helpers import break_model, cli, copy_project, fresh_database, table_checksums
 
 pytestmark = pytest.mark.deployment
 
-DAG = "customer_health_nightly"
 NIGHT = date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=NIGHT, seed=19)
 BROKEN_MODEL = "fct_white_space_by_segment"
@@ -42,46 +38,23 @@ def landing(tmp_path_factory):
 @pytest.fixture(scope="module")
 def project_home(tmp_path_factory):
     """A copy of the project the deployment runs from, so one test can break a model."""
-    home = tmp_path_factory.mktemp("deploy-project")
-    shutil.copytree(
-        PROJECT_HOME / "dbt_project", home / "dbt_project", ignore=shutil.ignore_patterns("logs")
-    )
-    shutil.copytree(
-        PROJECT_HOME / "expectations",
-        home / "expectations",
-        ignore=shutil.ignore_patterns("uncommitted"),
-    )
-    return home
-
-
-@pytest.fixture(scope="module")
-def webhook():
-    with capture_webhooks() as (hook, received):
-        yield hook, received
+    return copy_project(tmp_path_factory.mktemp("deploy-project"))
 
 
 @pytest.fixture(scope="module")
 def deployment(url, warehouse_env, landing, project_home, webhook, tmp_path_factory):
-    fresh_database(url, "deploy_local")
-    running = local.start(
-        load_settings(),
+    with deployed(
+        url,
+        "local",
         tmp_path_factory.mktemp("airflow-deployment"),
-        extra_env={
-            "WAREHOUSE_DATABASE": "deploy_local",
+        {
             "LANDING_PATH": str(landing),
             "REPORTS_DIR": str(tmp_path_factory.mktemp("deploy-reports")),
             "CUSTOMER_HEALTH_HOME": str(project_home),
-            "NIGHTLY_SCHEDULE": "none",
             "ALERT_WEBHOOK_URL": webhook[0],
         },
-    )
-    try:
-        api = AirflowApi(running.api_url, local.ADMIN, running.admin_password)
-        api.wait_for_dag(DAG)
-        api.unpause(DAG)
-        yield running, api
-    finally:
-        local.stop(running)
+    ) as running:
+        yield running
 
 
 @pytest.fixture
@@ -119,9 +92,7 @@ def test_clearing_a_failed_model_reruns_it_alone_and_the_night_publishes(
 ):
     _, api = deployment
     hook, received = webhook
-    model = next((project_home / "dbt_project" / "models").rglob(f"{BROKEN_MODEL}.sql"))
-    good_sql = model.read_text()
-    model.write_text(f"select * from (\n{good_sql}\n) as model where 1 / 0 = 1\n")
+    good_sql = break_model(project_home, BROKEN_MODEL)
     night = NIGHT + timedelta(days=1)
     received.clear()
     run_id = api.trigger(DAG, night)
@@ -138,7 +109,9 @@ def test_clearing_a_failed_model_reruns_it_alone_and_the_night_publishes(
         "select status, failed_step from ops.run_log where run_id = %s", [run_id]
     ).fetchall() == [("failed", alerts[0]["details"]["step"])]
 
-    model.write_text(good_sql)
+    next((project_home / "dbt_project" / "models").rglob(f"{BROKEN_MODEL}.sql")).write_text(
+        good_sql
+    )
     cleared = api.clear_failed(DAG, run_id, [model_task])
     # The model, its tests and the stages after dbt; not the producer, not the other models.
     assert cleared == sorted(

@@ -53,16 +53,14 @@ class Deployment:
         return self.home / "logs" / f"{component}.log"
 
 
-def metadata_url(settings: Settings) -> str:
-    """``airflow_metadata`` on the warehouse's server, created if missing (SQLAlchemy URL)."""
+def metadata_url(settings: Settings, database: str) -> str:
+    """A metadata database on the warehouse's server, created if missing (SQLAlchemy URL)."""
     admin_url = warehouse_url(settings).rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute(
-            "select 1 from pg_database where datname = %s", [METADATA_DATABASE]
-        ).fetchone()
+        exists = conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone()
         if not exists:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(METADATA_DATABASE)))
-    url = admin_url.rsplit("/", 1)[0] + "/" + METADATA_DATABASE
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+    url = admin_url.rsplit("/", 1)[0] + "/" + database
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
@@ -105,6 +103,7 @@ def start(
     *,
     executor: str = "LocalExecutor",
     parallelism: int | None = None,
+    metadata_database: str = METADATA_DATABASE,
     extra_env: dict[str, str] | None = None,
     timeout: float = 180,
 ) -> Deployment:
@@ -123,7 +122,11 @@ def start(
     env = {
         **os.environ,
         **airflow_environment(
-            home, metadata_url(settings), port, executor, parallelism or 2 * (os.cpu_count() or 1)
+            home,
+            metadata_url(settings, metadata_database),
+            port,
+            executor,
+            parallelism or 2 * (os.cpu_count() or 1),
         ),
         **(extra_env or {}),
     }
