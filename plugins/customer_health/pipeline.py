@@ -53,25 +53,33 @@ def build_schema_for(settings: Settings, logical_date: date, run_id: str) -> str
     return f"{settings.build_schema_prefix}_{logical_date:%Y%m%d}_{digest}"
 
 
-def take_night(settings: Settings, run_id: str) -> float:
+def take_night(
+    settings: Settings, run_id: str, night_conn: psycopg.Connection | None = None
+) -> float:
     """Hold the night for this run before a step, waiting while another run holds it.
 
     Every step calls it: the run holding the night gets it back at once, extended; after a
-    failure and a clear the run waits its turn again. A new warehouse is bootstrapped first.
-    Returns the seconds waited.
+    failure and a clear the run waits its turn again. ``night_conn``: a connection the caller
+    keeps open for the whole night (the CLI), to which the hold is bound, so it ends with the
+    process if that dies. A new warehouse is bootstrapped first. Returns the seconds waited.
     """
-    with connect(settings, autocommit=True) as conn:
-        if conn.execute("select to_regclass('ops.night_lock') is null").fetchone()[0]:
-            ensure_warehouse_objects(conn, _bi_password(settings))
-        return _hold(conn, settings, run_id)
+    if night_conn is None:
+        with connect(settings, autocommit=True) as conn:
+            return _hold(settings, run_id, conn, bind_to_session=False)
+    return _hold(settings, run_id, night_conn, bind_to_session=True)
 
 
-def _hold(conn, settings: Settings, run_id: str) -> float:
+def _hold(
+    settings: Settings, run_id: str, conn: psycopg.Connection, bind_to_session: bool
+) -> float:
+    if conn.execute("select to_regclass('ops.night_lock') is null").fetchone()[0]:
+        ensure_warehouse_objects(conn, _bi_password(settings))
     return night_lock.hold(
         conn,
         run_id,
         wait=timedelta(seconds=settings.night_lock_wait_seconds),
         ttl=timedelta(seconds=settings.night_lock_ttl_seconds),
+        bind_to_session=bind_to_session,
     )
 
 
@@ -110,7 +118,11 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
         unchanged = unchanged_since_last_load(conn, files)
         totals["skipped"] = len(unchanged)
         files = [landing for landing in files if landing.path not in unchanged]
-        for landing in tqdm(files, desc="ingesting landing files", unit="file", leave=False):
+        # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal there).
+        progress = tqdm(
+            files, desc="ingesting landing files", unit="file", leave=False, disable=None
+        )
+        for landing in progress:
             try:
                 result = load_file(
                     conn,
@@ -321,21 +333,23 @@ def run_night(settings: Settings, logical_date: date, run_id: str | None = None)
     run_id = run_id or new_run_id(logical_date)
     stages: dict = {}
     step = "ingest"
+    # Open for the whole night: the hold on the night ends with this process.
+    night_conn = connect(settings, autocommit=True)
     try:
-        take_night(settings, run_id)
+        take_night(settings, run_id, night_conn)
         stages["ingest"] = ingest(settings, logical_date, run_id)
         step = "validate_raw"
-        take_night(settings, run_id)
+        take_night(settings, run_id, night_conn)
         stages["validate_raw"] = validate_raw(settings, run_id)
         step = "build"
-        take_night(settings, run_id)
+        take_night(settings, run_id, night_conn)
         stages["build"] = build(settings, prepare_build(settings, logical_date, run_id))
         step = "validate_marts"
-        take_night(settings, run_id)
+        take_night(settings, run_id, night_conn)
         schema = stages["build"]["build_schema"]
         stages["validate_marts"] = validate_marts(settings, schema, run_id)
         step = "publish"
-        take_night(settings, run_id)
+        take_night(settings, run_id, night_conn)
         gates = {"raw": stages["validate_raw"], "marts": stages["validate_marts"]}
         stages["publish"] = publish_marts(
             settings, logical_date, run_id, schema, gates, stages["ingest"]["started_at"]
@@ -348,5 +362,6 @@ def run_night(settings: Settings, logical_date: date, run_id: str | None = None)
         raise
     finally:
         give_night_back(settings, run_id)
+        night_conn.close()
     summary = summarize(settings, stages["validate_marts"].get("data_docs"))
     return {"run_id": run_id, **stages, "summary": summary}

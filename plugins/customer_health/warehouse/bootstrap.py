@@ -57,12 +57,14 @@ create table if not exists ops.health_alerts_sent (
     run_id text not null,
     sent_at timestamptz not null default clock_timestamp()
 );
--- One night at a time per warehouse, whoever runs it (the CLI or the DAG): a lease.
+-- One night at a time per warehouse, whoever runs it (the CLI or the DAG): a lease, bound
+-- to the holder's session when it has one for the whole night (the CLI).
 create table if not exists ops.night_lock (
     lock_name text primary key,
     run_id text not null,
     acquired_at timestamptz not null,
-    expires_at timestamptz not null
+    expires_at timestamptz not null,
+    backend_pid integer
 );
 -- Every alert is written here before it is sent, once per target; delivered_at is set only
 -- when the target accepted it, so an alert a target missed is sent again by the next run.
