@@ -25,19 +25,22 @@ def dbt_task_states(context: Any, group_id: str = "dbt") -> dict[str, str]:
 
     The watcher's producer and its "done" marker are left out: what the producer built is
     reported by the node tasks (a model it failed fails its own task), and after a person
-    clears a failed model the node tasks rerun it while the producer stays failed.
+    clears a failed model the node tasks rerun it while the producer stays failed. The task
+    ids come from the DAG this task was parsed from, not from the server's copy of the group.
     """
     from customer_health.transform.cosmos_group import WATCHER_BOOKKEEPING_TASKS
 
-    states = context["ti"].get_task_states(
-        dag_id=context["dag"].dag_id, task_group_id=group_id, run_ids=[context["run_id"]]
-    )
     bookkeeping = {f"{group_id}.{task}" for task in WATCHER_BOOKKEEPING_TASKS}
-    return {
-        task: state
-        for task, state in states.get(context["run_id"], {}).items()
-        if task not in bookkeeping
-    }
+    node_tasks = [
+        task
+        for task in context["dag"].task_ids
+        if task.startswith(f"{group_id}.") and task not in bookkeeping
+    ]
+    states = context["ti"].get_task_states(
+        dag_id=context["dag"].dag_id, task_ids=node_tasks, run_ids=[context["run_id"]]
+    )
+    found = states.get(context["run_id"], {})
+    return {task: found.get(task) or "none" for task in node_tasks}
 
 
 def retry_policy():
