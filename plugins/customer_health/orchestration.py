@@ -75,17 +75,35 @@ def report_failed_task(context: Any) -> None:
     One alert (with the task's log URL) and one run-log row per attempt of the run, however
     many of its tasks fail: the first to report wins (``alerts.failed_night``).
     """
+    _report_failed_night(context, str(context.get("exception")))
+
+
+def release_failed_night(context: Any) -> None:
+    """DAG failure callback: once the failed run has stopped, give the night back.
+
+    Also the safety net for a run that failed without a task reporting it (a worker killed
+    on its last try, a task marked failed by hand): the alert key drops a second report.
+    """
+    from customer_health.pipeline import give_night_back
+    from customer_health.settings import load_settings
+
+    _report_failed_night(context, str(context.get("reason") or "the run failed"))
+    give_night_back(load_settings(), context["run_id"])
+
+
+def _report_failed_night(context: Any, error: str) -> None:
+    """The failed night as the callback's context tells it: step and log of its task."""
     from customer_health.alerts.failed_night import report_failed_night
     from customer_health.settings import load_settings
 
     settings = load_settings()
-    task_instance = context["ti"]
+    task_instance = context.get("ti")
     report_failed_night(
         settings,
         night=night_of(context, settings.timezone),
-        step=task_instance.task_id,
+        step=getattr(task_instance, "task_id", None) or "unknown",
         run_id=context["run_id"],
-        error=str(context.get("exception")),
+        error=error,
         log_url=getattr(task_instance, "log_url", None),
         attempt=run_attempt(context),
     )
@@ -97,30 +115,6 @@ def run_attempt(context: Any) -> str:
     dag_run = context["dag_run"]
     started = dag_run.start_date.isoformat() if dag_run.start_date else "not started"
     return f"{dag_run.clear_number or 0}@{started}"
-
-
-def release_failed_night(context: Any) -> None:
-    """DAG failure callback: once the failed run has stopped, give the night back.
-
-    Also the safety net for a run that failed without a task reporting it (a worker killed
-    on its last try, a task marked failed by hand): the alert key drops a second report.
-    """
-    from customer_health.alerts.failed_night import report_failed_night
-    from customer_health.pipeline import give_night_back
-    from customer_health.settings import load_settings
-
-    settings = load_settings()
-    task_instance = context.get("ti")
-    report_failed_night(
-        settings,
-        night=night_of(context, settings.timezone),
-        step=getattr(task_instance, "task_id", None) or "unknown",
-        run_id=context["run_id"],
-        error=str(context.get("reason") or "the run failed"),
-        log_url=getattr(task_instance, "log_url", None),
-        attempt=run_attempt(context),
-    )
-    give_night_back(settings, context["run_id"])
 
 
 def hold_night_for_task(context: Any) -> None:

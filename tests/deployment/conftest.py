@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 
 from customer_health.deployment import local
@@ -20,6 +21,13 @@ DAG = "customer_health_nightly"
 def webhook():
     with capture_webhooks() as (hook, received):
         yield hook, received
+
+
+@contextmanager
+def warehouse_db(url: str, name: str) -> Iterator[psycopg.Connection]:
+    """A connection to the warehouse database of deployment ``name``."""
+    with psycopg.connect(url.rsplit("/", 1)[0] + f"/deploy_{name}", autocommit=True) as conn:
+        yield conn
 
 
 @contextmanager

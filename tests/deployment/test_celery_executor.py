@@ -14,11 +14,10 @@ import signal
 import time
 from datetime import date, timedelta
 
-import psycopg
 import pytest
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.deployment.conftest import DAG, deployed
+from tests.deployment.conftest import DAG, deployed, warehouse_db
 
 pytestmark = pytest.mark.deployment
 
@@ -52,7 +51,7 @@ def celery(url, warehouse_env, webhook, tmp_path_factory):
 
 @pytest.fixture
 def db(url, celery):
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/deploy_celery", autocommit=True) as conn:
+    with warehouse_db(url, "celery") as conn:
         yield conn
 
 

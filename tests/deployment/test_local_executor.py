@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.deployment.conftest import DAG, deployed
+from tests.deployment.conftest import DAG, deployed, warehouse_db
 from tests.helpers import break_model, cli, copy_project, fresh_database, table_checksums
 
 pytestmark = pytest.mark.deployment
@@ -59,7 +59,7 @@ def deployment(url, warehouse_env, landing, project_home, webhook, tmp_path_fact
 
 @pytest.fixture
 def db(url, deployment):
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/deploy_local", autocommit=True) as conn:
+    with warehouse_db(url, "local") as conn:
         yield conn
 
 
