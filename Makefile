@@ -21,7 +21,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
 .PHONY: install system-packages demo test test-quick airflow lint format lock warehouse-stop clean \
-	bench-ingest bench-incremental bench-orchestration
+	bench-ingest bench-incremental bench-orchestration grid-screenshot
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -64,19 +64,19 @@ airflow: install $(MANIFEST)
 	$(BIN)/customer-health airflow up
 
 lint: install
-	$(BIN)/ruff check plugins dags tests bench
-	$(BIN)/ruff format --check plugins dags tests bench
+	$(BIN)/ruff check plugins dags tests bench docs
+	$(BIN)/ruff format --check plugins dags tests bench docs
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros
 
 format: install
-	$(BIN)/ruff check --fix plugins dags tests bench
-	$(BIN)/ruff format plugins dags tests bench
+	$(BIN)/ruff check --fix plugins dags tests bench docs
+	$(BIN)/ruff format plugins dags tests bench docs
 	$(BIN)/sqlfluff fix dbt_project/models dbt_project/tests dbt_project/macros
 
 # Re-resolve the dependency ranges of pyproject.toml and pin every version again.
 lock:
 	rm -rf /tmp/customer-health-lock && $(PYTHON) -m venv /tmp/customer-health-lock
-	/tmp/customer-health-lock/bin/pip install --quiet ".[dev]"
+	/tmp/customer-health-lock/bin/pip install --quiet ".[dev,docs]"
 	{ echo "# Pinned versions of every dependency (direct and transitive). Regenerate with \`make lock\`."; \
 	  /tmp/customer-health-lock/bin/pip freeze --exclude customer-health; } > constraints.txt
 
@@ -85,6 +85,16 @@ warehouse-stop: install
 
 clean: warehouse-stop
 	rm -rf .warehouse .airflow data dbt_project/target dbt_project/logs expectations/uncommitted/data_docs expectations/uncommitted/validations
+
+# docs/grid.png: the grid of a night run by the local deployment, photographed by Debian's
+# chromium through Playwright (the `docs` extra; no browser download).
+grid-screenshot: install system-packages $(MANIFEST)
+	@command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq chromium > /dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs]"
+	$(BIN)/customer-health warehouse start
+	$(BIN)/python docs/grid_screenshot.py
 
 # Benchmarks: not part of `make test`; each prints its side-by-side table.
 bench-ingest: install

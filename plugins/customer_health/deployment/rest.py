@@ -16,7 +16,8 @@ class AirflowApi:
         self.client = httpx.Client(base_url=base_url, timeout=30)
         token = self.client.post("/auth/token", json={"username": username, "password": password})
         token.raise_for_status()
-        self.client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        self.token = token.json()["access_token"]  # the UI takes it too, as the `_token` cookie
+        self.client.headers["Authorization"] = f"Bearer {self.token}"
 
     def _json(self, method: str, path: str, **kwargs) -> dict:
         response = self.client.request(method, f"/api/v2{path}", **kwargs)
