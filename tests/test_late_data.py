@@ -1,9 +1,11 @@
 """Late data survives a failed night: the rerun rebuilds history back to the late file.
 
 Real CLI nights in databases of this module's own. A late NPS file for an earlier day
-arrives with tonight's files; tonight fails after ingest (a mart that errors), so the file
-is in the ledger but not in the history; the rerun skips it as unchanged and must still
-rebuild the history from its day — equal to a clean build over the same files.
+arrives with tonight's files; tonight fails after ingest, in the incremental health model
+(as a night killed during dbt leaves it), so the file is in the ledger but not in the
+history; the rerun skips it as unchanged and must still rebuild the history from its day —
+equal to a clean build over the same files. (A mart failing later would not show it: the
+history models run before the marts and would already have taken the file in.)
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def test_a_late_file_loaded_by_a_failed_night_reaches_the_history_on_the_rerun(
         ]
     write_late_responses(landing, customer)
     broken = copy_project(tmp_path_factory.mktemp("late-broken-project"))
-    break_model(broken, "fct_white_space_by_segment")
+    break_model(broken, "int_customer_health_daily")
     failed = cli({**rerun_env, "CUSTOMER_HEALTH_HOME": str(broken)}, "run", "--date", str(LAST))
     assert failed.returncode == 1 and "division by zero" in failed.stderr
     with psycopg.connect(rerun_url) as conn:
