@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from customer_health.settings import PROJECT_HOME
+from customer_health.synthetic.generator import generate
 from tests.helpers import BIN, NIGHT, TEST_DATA, capture_webhooks, table_checksums
 
 PUBLISHED_TABLES = {
@@ -73,6 +76,44 @@ def test_fixture_customer_mrr_matches_hand_computation(conn):
         "where customer_id = 'FIX001'"
     ).fetchone()
     assert (mrr, arr, frequency) == (Decimal("810.00"), Decimal("9720.00"), "annual")
+
+
+def test_every_generated_customer_s_mrr_is_what_the_generator_sold_it(conn, tmp_path):
+    """fct_mrr for the night's month against the generator's own plans — prices agreed per
+    unit and month, before they became files — so a mistake the files and the SQL share (a
+    yearly price read as monthly, or the reverse) cannot cancel out."""
+    with (PROJECT_HOME / "dbt_project" / "seeds" / "fx_rates.csv").open() as seed:
+        usd = {row["currency"]: Decimal(row["rate_to_usd"]) for row in csv.DictReader(seed)}
+    month = NIGHT.replace(day=1)
+    expected: dict[str, Decimal] = {}
+    on_annual_plans = set()
+    for customer in generate(tmp_path, TEST_DATA).simulated:
+        for item in customer.items:
+            # The night knows no end date after it (those files are still to come); an item
+            # earns in the months from its start's up to, not including, its end's.
+            end = item.end if item.end and item.end <= NIGHT else None
+            if item.start > NIGHT or item.start.replace(day=1) > month:
+                continue
+            if end and end.replace(day=1) <= month:
+                continue
+            mrr = (
+                item.quantity
+                * Decimal(f"{item.monthly_unit_price:.2f}")
+                * (1 - Decimal(f"{item.discount_pct:g}") / 100)
+                * usd[item.currency]
+            ).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            expected[customer.customer_id] = expected.get(customer.customer_id, 0) + mrr
+            if item.billing_period == "year":
+                on_annual_plans.add(customer.customer_id)
+    published = dict(
+        conn.execute(
+            "select customer_id, mrr from analytics.fct_mrr"
+            " where month_start = %s and mrr > 0 and customer_id <> 'FIX001'",
+            [month],
+        ).fetchall()
+    )
+    assert on_annual_plans, "the test data must hold annual plans for this to mean anything"
+    assert published == expected
 
 
 def test_every_month_and_segment_reconciles_to_the_cent(conn):

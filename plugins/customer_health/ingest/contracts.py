@@ -93,7 +93,12 @@ ENTITIES: tuple[Entity, ...] = (
             Column("product_id", "text"),
             Column("plan", "text"),
             Column("quantity", "integer", minimum=1),
-            Column("unit_price", "numeric", minimum=0),
+            Column(
+                "unit_price",
+                "numeric",
+                minimum=0,
+                description="Per unit and billing period: a yearly item's price is a year's",
+            ),
             Column("currency", "text", allowed=("USD", "EUR", "GBP")),
             Column("billing_period", "text", allowed=("month", "year")),
             Column("discount_pct", "numeric", minimum=0, maximum=100),

@@ -60,22 +60,28 @@ class GeneratorConfig:
 
 @dataclass
 class Item:
-    """One subscription item: a product at a price and quantity for [start, end)."""
+    """One subscription item: a product at a price and quantity for [start, end).
+
+    The price agreed is per unit and month; the file states it per billing period, as a
+    billing system does (a yearly item's unit price is twelve months' worth)."""
 
     item_id: str
     product: Product
     plan: str
     quantity: int
-    unit_price: float
+    monthly_unit_price: float
     currency: str
     billing_period: str
     discount_pct: float
     start: date
     end: date | None = None
 
+    @property
+    def months_per_period(self) -> int:
+        return 12 if self.billing_period == "year" else 1
+
     def monthly_amount(self) -> float:
-        months = 12 if self.billing_period == "year" else 1
-        return self.quantity * self.unit_price * (1 - self.discount_pct / 100) / months
+        return self.quantity * self.monthly_unit_price * (1 - self.discount_pct / 100)
 
     def active_on(self, day: date) -> bool:
         return self.start <= day and (self.end is None or day < self.end)
@@ -86,7 +92,7 @@ class Item:
             "product_id": self.product.product_id,
             "plan": self.plan,
             "quantity": self.quantity,
-            "unit_price": f"{self.unit_price:.2f}",
+            "unit_price": f"{self.monthly_unit_price * self.months_per_period:.2f}",
             "currency": self.currency,
             "billing_period": self.billing_period,
             "discount_pct": f"{self.discount_pct:g}",
@@ -277,7 +283,7 @@ class _CustomerSimulation:
                 old.product,
                 old.plan,
                 quantity,
-                old.unit_price,
+                old.monthly_unit_price,
                 old.currency,
                 old.billing_period,
                 old.discount_pct,
@@ -452,7 +458,7 @@ class _CustomerSimulation:
         ):
             active = [it for it in customer.items if it.active_on(month)]
             amount = sum(
-                it.monthly_amount() * (12 if it.billing_period == "year" else 1)
+                it.monthly_amount() * it.months_per_period
                 for it in active
                 if it.billing_period == "month" or it.start.month == month.month
             )
@@ -507,6 +513,8 @@ class GenerationSummary:
     bad_rows: int
     start_date: date
     end_date: date
+    # What was simulated, before it became files: tests check the marts against it.
+    simulated: tuple[Customer, ...] = ()
 
 
 def generate(landing: Path, config: GeneratorConfig) -> GenerationSummary:
@@ -515,6 +523,7 @@ def generate(landing: Path, config: GeneratorConfig) -> GenerationSummary:
     days = [config.start_date + timedelta(d) for d in range(config.days)]
     for product in PRODUCTS:
         writer.add("products", config.start_date, product.row())
+    simulated = []
     for index in tqdm(
         range(1, config.customer_count + 1),
         desc="simulating customers",
@@ -529,6 +538,9 @@ def generate(landing: Path, config: GeneratorConfig) -> GenerationSummary:
         sim.emit_nps(customer, days)
         sim.emit_tickets(customer, days)
         sim.emit_invoices(customer)
+        simulated.append(customer)
     bad = _corrupt(writer, config)
     rows = writer.write(landing, ENTITIES)
-    return GenerationSummary(config.customer_count, rows, bad, config.start_date, config.end_date)
+    return GenerationSummary(
+        config.customer_count, rows, bad, config.start_date, config.end_date, tuple(simulated)
+    )
