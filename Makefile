@@ -88,9 +88,9 @@ clean: warehouse-stop
 
 # docs/grid.png: the grid of a night run by the local deployment, photographed by Debian's
 # chromium through Playwright (the `docs` extra; no browser download).
-grid-screenshot: install system-packages $(MANIFEST)
+grid-screenshot: install $(MANIFEST)
 	@command -v chromium > /dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq chromium > /dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium > /dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs]"
 	$(BIN)/customer-health warehouse start

@@ -20,13 +20,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from customer_health.pipeline import build, ingest, prepare_build
 from customer_health.settings import Settings, load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.transform.dbt import run_dbt
-from customer_health.warehouse.connection import warehouse_url
+from customer_health.warehouse.connection import drop_database, warehouse_url
 
 NIGHT = date(2026, 11, 26)
 HISTORIES = (90, 720)
@@ -36,11 +35,7 @@ INCREMENTAL_MODELS = "int_usage_daily int_customer_health_daily"
 def fresh_database(settings: Settings) -> Settings:
     admin = warehouse_url(replace(settings, database="postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(settings.database)
-            )
-        )
+        drop_database(conn, settings.database)
     return settings
 
 

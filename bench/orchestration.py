@@ -32,7 +32,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from customer_health.deployment import local
 from customer_health.deployment.rest import AirflowApi
@@ -40,7 +39,7 @@ from customer_health.pipeline import ingest, prepare_build
 from customer_health.settings import PROJECT_HOME, disable_telemetry, load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.transform.dbt import dbt_environment, dbt_vars
-from customer_health.warehouse.connection import warehouse_url
+from customer_health.warehouse.connection import drop_database, warehouse_url
 
 NIGHT = date(2026, 11, 26)
 BIN = Path(sys.executable).parent
@@ -107,9 +106,7 @@ def scheduler_run(
     """(dbt stage seconds, whole run seconds, dbt tasks) for one night under a deployment."""
     name = f"bench_{executor}_{mode}".lower()
     with psycopg.connect(warehouse_url(settings), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+        drop_database(admin, name)
     deployment = local.start(
         settings,
         folder / name,

@@ -18,7 +18,7 @@ from customer_health.deployment.local import free_port
 from customer_health.settings import PROJECT_HOME, Settings, disable_telemetry, load_settings
 from customer_health.synthetic.generator import generate
 from customer_health.warehouse import embedded
-from customer_health.warehouse.connection import warehouse_url
+from customer_health.warehouse.connection import drop_database, warehouse_url
 from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test
 
 
@@ -118,9 +118,7 @@ def scratch_conn(url: str, request: pytest.FixtureRequest) -> Iterator[psycopg.C
 
     name = "scratch_" + request.module.__name__.rsplit(".", 1)[-1]
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+        drop_database(admin, name)
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     scratch_url = url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(scratch_url, autocommit=True) as connection:

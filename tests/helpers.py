@@ -17,6 +17,7 @@ from psycopg import sql
 
 from customer_health.settings import PROJECT_HOME
 from customer_health.synthetic.generator import GeneratorConfig
+from customer_health.warehouse.connection import drop_database
 
 NIGHT = date(2026, 11, 26)
 TEST_DATA = GeneratorConfig(scale_factor=0.01, days=365, end_date=NIGHT, seed=7, bad_row_rate=0.001)
@@ -68,9 +69,7 @@ def break_model(home: Path, model: str) -> str:
 def fresh_database(url: str, name: str) -> str:
     """An empty database of that name on the test server (dropped first); returns its URL."""
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+        drop_database(admin, name)
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     return url.rsplit("/", 1)[0] + "/" + name
 

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
+from customer_health.warehouse.connection import drop_database
 from tests.helpers import BIN, cli, table_checksums
 
 FIRST, SECOND = date(2026, 10, 30), date(2026, 10, 31)
@@ -29,7 +30,7 @@ def env(url, tmp_path_factory) -> dict:
     landing = tmp_path_factory.mktemp("fault-landing")
     generate(landing, DATA)
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("drop database if exists faults with (force)")
+        drop_database(admin, "faults")
     return {
         **os.environ,
         "WAREHOUSE_DATABASE": "faults",

@@ -27,5 +27,13 @@ def _ensure_database(admin_url: str, database: str) -> None:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
 
 
+def drop_database(conn: psycopg.Connection, database: str) -> None:
+    """Drop a database its clients may still hold open: tests, benchmarks and the screenshot
+    start each of their databases over. ``conn`` is an autocommit connection to another one."""
+    conn.execute(
+        sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
+    )
+
+
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
     return psycopg.connect(warehouse_url(settings), autocommit=autocommit)
