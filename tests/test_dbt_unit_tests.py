@@ -25,8 +25,13 @@ def test_dbt_unit_tests_pass(url, scratch_conn):
         assert result.returncode == 0, result.stdout[-3000:]
     result = dbt("test", "--select", "test_type:unit", env=env)
     assert result.returncode == 0, result.stdout[-4000:]
-    passed = re.search(r"PASS=(\d+)", result.stdout)
-    assert passed and int(passed.group(1)) >= 4, result.stdout[-2000:]
+    # Every unit test the models' YAML declares ran and passed, no more, no fewer.
+    declared = sum(
+        len(yaml.safe_load(path.read_text()).get("unit_tests") or [])
+        for path in (PROJECT_HOME / "dbt_project" / "models").rglob("*.yml")
+    )
+    totals = re.search(r"PASS=(\d+) WARN=(\d+) ERROR=(\d+) SKIP=(\d+)", result.stdout)
+    assert totals and totals.groups() == (str(declared), "0", "0", "0"), result.stdout[-2000:]
 
 
 def _worked_example() -> dict:
