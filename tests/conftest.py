@@ -16,7 +16,7 @@ import pytest
 
 from customer_health.deployment.local import free_port
 from customer_health.settings import PROJECT_HOME, Settings, disable_telemetry, load_settings
-from customer_health.synthetic.generator import generate
+from customer_health.synthetic.generator import GenerationSummary, generate
 from customer_health.warehouse import embedded
 from customer_health.warehouse.connection import drop_database, warehouse_url
 from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test
@@ -75,10 +75,14 @@ def conn(url: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture(scope="session")
-def generated_landing(settings: Settings) -> Path:
-    landing = Path(settings.landing_path)
-    generate(landing, TEST_DATA)
-    return landing
+def generation(settings: Settings) -> GenerationSummary:
+    """The test data written once into the landing area, with what the generator simulated."""
+    return generate(Path(settings.landing_path), TEST_DATA)
+
+
+@pytest.fixture(scope="session")
+def generated_landing(settings: Settings, generation: GenerationSummary) -> Path:
+    return Path(settings.landing_path)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import pytest
 from psycopg import sql
 
 from customer_health.settings import PROJECT_HOME
-from customer_health.synthetic.generator import generate
 from tests.helpers import BIN, NIGHT, TEST_DATA, capture_webhooks, table_checksums
 
 PUBLISHED_TABLES = {
@@ -78,7 +77,7 @@ def test_fixture_customer_mrr_matches_hand_computation(conn):
     assert (mrr, arr, frequency) == (Decimal("810.00"), Decimal("9720.00"), "annual")
 
 
-def test_every_generated_customer_s_mrr_is_what_the_generator_sold_it(conn, tmp_path):
+def test_every_generated_customer_s_mrr_is_what_the_generator_sold_it(conn, generation):
     """fct_mrr for the night's month against the generator's own plans — prices agreed per
     unit and month, before they became files — so a mistake the files and the SQL share (a
     yearly price read as monthly, or the reverse) cannot cancel out."""
@@ -87,7 +86,7 @@ def test_every_generated_customer_s_mrr_is_what_the_generator_sold_it(conn, tmp_
     month = NIGHT.replace(day=1)
     expected: dict[str, Decimal] = {}
     on_annual_plans = set()
-    for customer in generate(tmp_path, TEST_DATA).simulated:
+    for customer in generation.simulated:
         for item in customer.items:
             # The night knows no end date after it (those files are still to come); an item
             # earns in the months from its start's up to, not including, its end's.
