@@ -31,7 +31,7 @@ def landed(root: Path, relative: str, content: str | bytes) -> LandingFile:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content.encode() if isinstance(content, str) else content)
-    files = [f for f in discover(str(root), date(2100, 1, 1)) if f.path == relative]
+    files = [f for f in discover(str(root), date(2100, 1, 1)).files if f.path == relative]
     assert files, relative
     return files[0]
 
@@ -54,6 +54,17 @@ def counts(conn, path: str) -> tuple[int, int]:
         "select count(*) from raw_quarantine.responses where _source_file = %s", [path]
     ).fetchone()[0]
     return loaded, quarantined
+
+
+def other_files_rows(conn, path: str) -> list[tuple]:
+    """Every raw and quarantined response of the files other than ``path``."""
+    return conn.execute(
+        "select 'raw', _source_file, _line, response_id from raw.responses"
+        " where _source_file <> %(path)s union all"
+        " select 'quarantine', _source_file, _line, response_id from raw_quarantine.responses"
+        " where _source_file <> %(path)s order by 1, 2, 3",
+        {"path": path},
+    ).fetchall()
 
 
 def test_bad_rows_go_to_quarantine_with_field_and_reason(scratch_conn, root):
@@ -91,6 +102,7 @@ def test_same_file_twice_is_skipped_and_changed_file_replaces_its_rows(scratch_c
     landing = landed(root, "nps/2026-02-02/responses.csv", body)
     assert load_file(scratch_conn, landing, "r1", 1.0).status == "loaded"
     assert load_file(scratch_conn, landing, "r2", 1.0).status == "skipped"
+    others = other_files_rows(scratch_conn, landing.path)
     landing = landed(
         root,
         "nps/2026-02-02/responses.csv",
@@ -99,7 +111,7 @@ def test_same_file_twice_is_skipped_and_changed_file_replaces_its_rows(scratch_c
     result = load_file(scratch_conn, landing, "r3", 1.0)
     assert result.replaced and result.rows_loaded == 2
     assert counts(scratch_conn, landing.path) == (2, 0)
-    assert counts(scratch_conn, "nps/2026-02-01/responses.csv") == (1, 5)  # untouched
+    assert other_files_rows(scratch_conn, landing.path) == others  # untouched
 
 
 def test_missing_required_column_fails_the_file_naming_file_and_column(scratch_conn, root):
@@ -115,7 +127,7 @@ def test_missing_required_column_fails_the_file_naming_file_and_column(scratch_c
     status, message = scratch_conn.execute(
         "select status, message from ops.load_ledger where file_path = %s", [landing.path]
     ).fetchone()
-    assert status == "failed" and "score" in message
+    assert status == "rejected" and "score" in message
 
 
 def test_too_many_bad_rows_fail_the_file_and_load_nothing(scratch_conn, root):
@@ -183,13 +195,30 @@ def test_empty_file_fails_clearly(scratch_conn, root):
         load_file(scratch_conn, landing, "r1", 1.0)
 
 
-def test_discovery_orders_customers_first_and_ignores_other_files(root):
-    (root / "billing" / "2026-02-10").mkdir(parents=True, exist_ok=True)
-    (root / "billing" / "2026-02-10" / "notes.txt").write_text("not data")
-    files = discover(str(root), date(2026, 2, 10))
-    assert files[0].entity == entity_named("customers")
-    assert all(f.path.endswith((".csv", ".csv.gz")) for f in files)
-    assert not discover(str(root), date(2026, 1, 1))
+def test_discovery_orders_customers_first_and_names_what_it_cannot_load(tmp_path):
+    for relative in [
+        "nps/2026-02-10/responses.csv",
+        "billing/2026-02-10/customers-late.csv",
+        "billing/2026-02-10/notes.txt",
+        "billing/2026-02-09/customers.csv",
+    ]:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("")
+    found = discover(str(tmp_path), date(2026, 2, 10))
+    assert [f.path for f in found.files] == [
+        "billing/2026-02-09/customers.csv",
+        "billing/2026-02-10/customers-late.csv",
+        "nps/2026-02-10/responses.csv",
+    ]
+    assert [(r.path, r.reason) for r in found.rejected] == [
+        (
+            "billing/2026-02-10/notes.txt",
+            "file name does not follow <entity>[-suffix].csv, .csv.gz or .parquet",
+        )
+    ]
+    assert [f.path for f in discover(str(tmp_path), date(2026, 2, 9)).files] == [
+        "billing/2026-02-09/customers.csv"
+    ]
 
 
 def test_landing_root_can_be_any_fsspec_filesystem(scratch_conn):
@@ -204,7 +233,7 @@ def test_landing_root_can_be_any_fsspec_filesystem(scratch_conn):
         "/landing/nps/2026-04-01/responses.csv",
         (RESPONSES_HEADER + "RM1,M2,u1,admin,10,,2026-04-01T09:00:00+00:00\n").encode(),
     )
-    files = discover("memory://landing", date(2026, 4, 1))
+    files = discover("memory://landing", date(2026, 4, 1)).files
     assert [(f.entity.name, f.path) for f in files] == [
         ("customers", "billing/2026-04-01/customers.csv"),
         ("responses", "nps/2026-04-01/responses.csv"),

@@ -12,6 +12,11 @@ class IngestError(PipelineError):
     """A landing file cannot be loaded; the message names the file and what is wrong."""
 
 
+class FileRejected(IngestError):
+    """A landing entry that cannot load as it is (its name, header or bytes); it is not
+    tried again until it changes."""
+
+
 class DbtError(PipelineError):
     """dbt failed; the message lists the failing nodes."""
 

@@ -21,11 +21,12 @@ from customer_health.alerts.band_drops import record_band_drops, unsent_band_dro
 from customer_health.alerts.failed_night import report_failed_night
 from customer_health.alerts.notify import notifiers_for
 from customer_health.alerts.outbox import deliver_pending
-from customer_health.errors import DbtError, IngestError
+from customer_health.errors import DbtError, FileRejected, IngestError
 from customer_health.ingest.landing import discover
 from customer_health.ingest.loader import (
     earliest_date_loaded_since_publish,
     load_file,
+    record_rejected_entries,
     unchanged_since_last_load,
 )
 from customer_health.publish.swap import publish, table_names
@@ -99,10 +100,16 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     Files already loaded with the same checksum are skipped, so the first night loads the
     history, later nights load the new day plus any late or corrected files. A file that
     cannot be loaded does not stop the others; the step fails at the end, naming them all.
+    An entry rejected as it is (an odd name, a bad header) fails the night that first sees
+    it; later nights list it first in their summary, without failing, until it changes.
     """
     started, clock = datetime.now(UTC), time.monotonic()
-    files = discover(settings.landing_path, logical_date)
+    landing = discover(settings.landing_path, logical_date)
+    files = landing.files
+    # What cannot load comes first: the entries a person has to look at.
+    rejected = [{"path": e.path, "reason": e.message} for e in landing.rejected]
     totals = {
+        "rejected": rejected,
         "started_at": started.isoformat(),
         "files": len(files),
         "loaded": 0,
@@ -115,6 +122,8 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     errors: list[str] = []
     with connect(settings, autocommit=True) as conn:
         ensure_warehouse_objects(conn, _bi_password(settings))
+        new_rejections = record_rejected_entries(conn, landing.rejected, run_id)
+        errors += [entry.message for entry in new_rejections]
         unchanged = unchanged_since_last_load(conn, files)
         totals["skipped"] = len(unchanged)
         files = [landing for landing in files if landing.path not in unchanged]
@@ -122,29 +131,35 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
         progress = tqdm(
             files, desc="ingesting landing files", unit="file", leave=False, disable=None
         )
-        for landing in progress:
+        for landing_file in progress:
             try:
                 result = load_file(
                     conn,
-                    landing,
+                    landing_file,
                     run_id,
                     settings.quarantine_threshold,
                     settings.quarantine_tolerated_rows,
                 )
             except IngestError as error:
                 errors.append(str(error))
+                if isinstance(error, FileRejected):
+                    rejected.append({"path": landing_file.path, "reason": str(error)})
+                continue
+            if result.status == "rejected":
+                rejected.append({"path": landing_file.path, "reason": result.message})
                 continue
             totals[result.status] += 1
             totals["replaced"] += int(result.replaced)
             totals["rows_loaded"] += result.rows_loaded
             totals["rows_quarantined"] += result.rows_quarantined
-            if result.status == "loaded" and landing.logical_date < logical_date:
+            if result.status == "loaded" and landing_file.logical_date < logical_date:
                 totals["late_files"] += 1
+    rejected.sort(key=lambda entry: entry["path"])
     totals["seconds"] = round(time.monotonic() - clock, 1)
     log.info("ingested", **totals)
     if errors:
         raise IngestError(
-            f"{len(errors)} landing file(s) could not be loaded:\n  " + "\n  ".join(errors)
+            f"{len(errors)} landing entries could not be loaded:\n  " + "\n  ".join(errors)
         )
     return totals
 
@@ -294,7 +309,8 @@ def _drop_failed_build_schemas(conn, settings: Settings, run_id: str) -> list[st
 
 
 def summarize(settings: Settings, data_docs: str | None = None) -> dict:
-    """What a person wants to know after the night: what was published and who is at risk."""
+    """What a person wants to know after the night: the landing entries the last published
+    night could not load (first: someone has to act), what was published and who is at risk."""
     schema = sql.Identifier(settings.publish_schema)
     with connect(settings) as conn:
         at_risk = conn.execute(
@@ -309,7 +325,12 @@ def summarize(settings: Settings, data_docs: str | None = None) -> dict:
             "select logical_date, row_counts, published_at from ops.publish_log "
             "order by published_at desc limit 1"
         ).fetchone()
+        rejected = conn.execute(
+            "select stages -> 'ingest' -> 'rejected' from ops.run_log where status = 'published'"
+            " order by recorded_at desc limit 1"
+        ).fetchone()
     return {
+        "rejected_files": (rejected[0] if rejected else None) or [],
         "published_schema": settings.publish_schema,
         "logical_date": published[0].isoformat() if published and published[0] else None,
         "row_counts": published[1] if published else {},

@@ -47,6 +47,9 @@ class Entity:
         return [name for name in header if name not in self.column_names]
 
 
+# Where each raw row came from; the loader fills them, so a landing file may not name them.
+LOAD_COLUMN_NAMES = ("_source_file", "_line", "_logical_date", "_run_id", "_loaded_at")
+
 CUSTOMER_ID = Column("customer_id", "text", references_customer=True, description="Customer key")
 
 ENTITIES: tuple[Entity, ...] = (

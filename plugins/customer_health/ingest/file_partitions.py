@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 import psycopg
 from psycopg import sql
 
-from customer_health.errors import IngestError
+from customer_health.errors import FileRejected
 from customer_health.ingest.contracts import Entity
 from customer_health.ingest.rules import duplicate_rule_numbers, first_broken
 from customer_health.ingest.segments import Segment
@@ -181,16 +181,16 @@ def copy_part(
     return Copied(copied + skipped, skipped, spaces)
 
 
-def copy_error(path: str, error: psycopg.errors.DataError, segment: Segment) -> IngestError:
+def copy_error(path: str, error: psycopg.errors.DataError, segment: Segment) -> FileRejected:
     """COPY's error with its position in the whole file: a part's line numbers count from
     the part's start."""
     detail = (error.diag.message_primary or str(error)).strip()
     context = (error.diag.context or "").strip()
     match = COPY_CONTEXT.match(context)
     if not match:
-        return IngestError(f"{path}: {detail}")
+        return FileRejected(f"{path}: {detail}")
     line = int(match.group(1)) + segment.lines_before
-    return IngestError(f"{path} line {line}{context[match.end() :]}: {detail}")
+    return FileRejected(f"{path} line {line}{context[match.end() :]}: {detail}")
 
 
 def check_part(conn: psycopg.Connection, part: Part, copied: Copied) -> None:

@@ -1,13 +1,16 @@
 """Finding landing files: ``<root>/<source>/<yyyy-mm-dd>/<entity>[-suffix].csv|.csv.gz|.parquet``.
 
 The root may be a local folder or any fsspec URL (``s3://…``, ``memory://…``), so the same
-code reads a laptop's files and a bucket.
+code reads a laptop's files and a bucket. Every entry of the landing area up to the night
+is accounted for: a loadable file, or a rejected entry with the reason it cannot be loaded
+(an odd name, a directory, a link, an unknown source), which the night records in the
+ledger; nothing is passed over in silence.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import IO
 
@@ -15,7 +18,10 @@ import fsspec
 
 from customer_health.ingest.contracts import ENTITIES, LOAD_ORDER, Entity
 
-FILE_NAME = re.compile(r"^(?P<entity>[a-z_]+)(?:-[\w.-]+)?\.(?:csv|csv\.gz|parquet)$")
+# The entity, then an optional suffix after a dash: anything printable but a slash.
+FILE_NAME = re.compile(r"^(?P<entity>[a-z_]+)(?:-[^/\x00-\x1f\x7f]*)?\.(?:csv|csv\.gz|parquet)$")
+NAME_RULE = "<entity>[-suffix].csv, .csv.gz or .parquet"
+SOURCES = tuple(sorted({e.source for e in ENTITIES}))
 
 
 @dataclass(frozen=True)
@@ -30,33 +36,98 @@ class LandingFile:
         return f"{self.root.rstrip('/')}/{self.path}"
 
 
+@dataclass(frozen=True)
+class RejectedEntry:
+    """An entry of the landing area that is not a loadable file, and why."""
+
+    path: str  # relative to the root
+    reason: str
+    source: str | None = None
+    logical_date: date | None = None
+
+    @property
+    def message(self) -> str:
+        """As the ledger and the night's error state it, like a file the loader rejects."""
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Landing:
+    files: list[LandingFile] = field(default_factory=list)
+    rejected: list[RejectedEntry] = field(default_factory=list)
+
+
 def open_binary(landing: LandingFile) -> IO[bytes]:
     return fsspec.open(landing.url, "rb").open()
 
 
-def discover(root: str, up_to: date) -> list[LandingFile]:
-    """Every landing file dated up to ``up_to``, in load order: by date, customers first."""
+def discover(root: str, up_to: date) -> Landing:
+    """Every landing entry dated up to ``up_to``: the files in load order (by date,
+    customers first), and every other entry with the reason it cannot be loaded. Folders
+    dated after ``up_to`` are not due yet and are not looked into."""
     fs, base = fsspec.core.url_to_fs(root)
     base = base.rstrip("/")
-    found: list[LandingFile] = []
-    for entity_source in sorted({e.source for e in ENTITIES}):
-        for folder in fs.glob(f"{base}/{entity_source}/*"):
-            day_text = folder.rstrip("/").rsplit("/", 1)[-1]
-            try:
-                day = date.fromisoformat(day_text)
-            except ValueError:
-                continue
-            if day > up_to:
-                continue
-            for file_path in fs.ls(folder, detail=False):
-                name = file_path.rstrip("/").rsplit("/", 1)[-1]
-                match = FILE_NAME.match(name)
-                entity = _entity(entity_source, match.group("entity")) if match else None
-                if entity is not None:
-                    found.append(
-                        LandingFile(root, f"{entity_source}/{day_text}/{name}", entity, day)
-                    )
-    return sorted(found, key=lambda f: (f.logical_date, LOAD_ORDER[f.entity.name], f.path))
+    landing = Landing()
+    for top in _entries(fs, base):
+        name = _name(top)
+        if name not in SOURCES or top["type"] != "directory" or top.get("islink"):
+            landing.rejected.append(
+                RejectedEntry(name, f"not a source folder (expected one of {', '.join(SOURCES)})")
+            )
+            continue
+        for folder in _entries(fs, top["name"]):
+            _survey_day(fs, root, name, folder, up_to, landing)
+    landing.files.sort(key=lambda f: (f.logical_date, LOAD_ORDER[f.entity.name], f.path))
+    landing.rejected.sort(key=lambda r: r.path)
+    return landing
+
+
+def _survey_day(fs, root: str, source: str, folder: dict, up_to: date, landing: Landing) -> None:
+    day_text = _name(folder)
+    relative = f"{source}/{day_text}"
+    try:
+        day = date.fromisoformat(day_text) if re.fullmatch(r"\d{4}-\d\d-\d\d", day_text) else None
+    except ValueError:
+        day = None
+    if day is None or folder["type"] != "directory" or folder.get("islink"):
+        landing.rejected.append(
+            RejectedEntry(relative, "not a yyyy-mm-dd date folder", source=source)
+        )
+        return
+    if day > up_to:
+        return
+    for entry in _entries(fs, folder["name"]):
+        path = f"{relative}/{_name(entry)}"
+        reason = _unloadable(entry, source)
+        if reason:
+            landing.rejected.append(RejectedEntry(path, reason, source, day))
+        else:
+            entity = _entity(source, FILE_NAME.match(_name(entry)).group("entity"))
+            landing.files.append(LandingFile(root, path, entity, day))
+
+
+def _unloadable(entry: dict, source: str) -> str | None:
+    """Why a day folder's entry cannot be loaded, or None when it is a landing file."""
+    name = _name(entry)
+    if entry.get("islink"):
+        return "a symbolic link: links are not followed, land the file itself"
+    if entry["type"] != "file":
+        return f"a {entry['type']}, not a file"
+    match = FILE_NAME.match(name)
+    if not match:
+        return f"file name does not follow {NAME_RULE}"
+    if _entity(source, match.group("entity")) is None:
+        known = ", ".join(e.name for e in ENTITIES if e.source == source)
+        return f"no entity {match.group('entity')!r} in source {source} (expected {known})"
+    return None
+
+
+def _entries(fs, path: str) -> list[dict]:
+    return sorted(fs.ls(path, detail=True), key=lambda entry: entry["name"])
+
+
+def _name(entry: dict) -> str:
+    return entry["name"].rstrip("/").rsplit("/", 1)[-1]
 
 
 def _entity(source: str, name: str) -> Entity | None:

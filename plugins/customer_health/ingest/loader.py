@@ -26,7 +26,8 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from customer_health.errors import IngestError
+from customer_health.errors import FileRejected, IngestError
+from customer_health.ingest.contracts import LOAD_COLUMN_NAMES
 from customer_health.ingest.file_partitions import (
     BAD_LINES,
     Copied,
@@ -44,13 +45,15 @@ from customer_health.ingest.file_partitions import (
     plan_parts,
     remember_customer_keys,
 )
-from customer_health.ingest.landing import LandingFile, open_binary
+from customer_health.ingest.landing import LandingFile, RejectedEntry, open_binary
 from customer_health.ingest.rules import field_and_reason, first_broken
 from customer_health.ingest.segments import WHOLE_FILE, Segment, plan_segments
 
 log = structlog.get_logger(__name__)
 
 CHUNK = 1 << 20
+MAX_NAME_BYTES = 63  # PostgreSQL's identifier length; longer names are truncated
+OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 STREAMS = 2  # the cores of the machine the benchmark ran on
 PARALLEL_FROM_BYTES = 64 * 2**20
 
@@ -59,11 +62,12 @@ PARALLEL_FROM_BYTES = 64 * 2**20
 class LoadResult:
     path: str
     entity: str
-    status: str  # loaded / skipped
+    status: str  # loaded / skipped / rejected (earlier, with the same content)
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
     replaced: bool = False
+    message: str | None = None  # why a file is rejected
 
 
 def _stat_signature(landing: LandingFile) -> str | None:
@@ -97,7 +101,7 @@ def _source_bytes(landing: LandingFile) -> Iterator[bytes]:
             while chunk := stream.read(CHUNK):
                 yield chunk
         except (EOFError, gzip.BadGzipFile, OSError) as error:
-            raise IngestError(f"{landing.path}: cannot be decompressed ({error})") from error
+            raise FileRejected(f"{landing.path}: cannot be decompressed ({error})") from error
 
 
 def _parquet_as_csv(landing: LandingFile) -> Iterator[bytes]:
@@ -114,7 +118,7 @@ def _parquet_as_csv(landing: LandingFile) -> Iterator[bytes]:
                 pa_csv.write_csv(text, out, pa_csv.WriteOptions(include_header=number == 0))
                 yield out.getvalue()
         except (pa.ArrowException, OSError) as error:
-            raise IngestError(f"{landing.path}: not a readable Parquet file ({error})") from error
+            raise FileRejected(f"{landing.path}: not a readable Parquet file ({error})") from error
 
 
 def _parquet_header(landing: LandingFile) -> list[str]:
@@ -125,7 +129,7 @@ def _parquet_header(landing: LandingFile) -> list[str]:
         try:
             return list(pq.ParquetFile(handle).schema_arrow.names)
         except (pa.ArrowException, OSError) as error:
-            raise IngestError(f"{landing.path}: not a readable Parquet file ({error})") from error
+            raise FileRejected(f"{landing.path}: not a readable Parquet file ({error})") from error
 
 
 def _read_header(landing: LandingFile) -> list[str]:
@@ -140,27 +144,53 @@ def _read_header(landing: LandingFile) -> list[str]:
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise IngestError(f"{landing.path} line 1: header is not valid UTF-8") from error
+        raise FileRejected(f"{landing.path} line 1: header is not valid UTF-8") from error
     if not text.strip():
-        raise IngestError(f"{landing.path}: file is empty (no header line)")
-    header = [name.strip() for name in next(csv.reader(io.StringIO(text)))]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise IngestError(f"{landing.path} line 1: column {duplicates[0]!r} appears twice")
-    return header
+        raise FileRejected(f"{landing.path}: file is empty (no header line)")
+    return [name.strip() for name in next(csv.reader(io.StringIO(text)))]
 
 
 def _check_header(landing: LandingFile, header: list[str]) -> None:
+    """Reject a header the warehouse could not take as column names, before any DDL, with
+    the reason a person can fix: PostgreSQL would refuse or silently truncate such names."""
     entity = landing.entity
+    for position, name in enumerate(header, 1):
+        if not name:
+            raise FileRejected(
+                f"{landing.path} line 1: column {position} has no name (a trailing comma?)"
+            )
+        if name in LOAD_COLUMN_NAMES:
+            raise FileRejected(
+                f"{landing.path} line 1: column {name!r} is reserved for the loader's own "
+                f"columns ({', '.join(LOAD_COLUMN_NAMES)})"
+            )
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise FileRejected(
+                f"{landing.path} line 1: column {position} ({name[:30]!r}…) is longer than "
+                f"PostgreSQL's {MAX_NAME_BYTES}-byte limit for names"
+            )
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise FileRejected(f"{landing.path} line 1: column {duplicates[0]!r} appears twice")
     missing = [name for name in entity.required_names if name not in header]
     if missing:
-        raise IngestError(
+        raise FileRejected(
             f"{landing.path}: required column {missing[0]!r} is missing "
-            f"(found: {', '.join(header)})"
+            f"(found: {', '.join(header)}){_delimiter_hint(header)}"
         )
     extra = entity.unknown_names(header)
     if extra:
         log.warning("ignoring unknown columns", file=landing.path, columns=extra)
+
+
+def _delimiter_hint(header: list[str]) -> str:
+    """A header read as one column that another delimiter would split: say which."""
+    if len(header) != 1:
+        return ""
+    for delimiter, name in OTHER_DELIMITERS.items():
+        if delimiter in header[0]:
+            return f"; the header is separated by {name}, the contract wants commas"
+    return ""
 
 
 def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
@@ -170,6 +200,17 @@ def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
         [path],
     ).fetchone()
     return row[0] if row else None
+
+
+def _known_rejection(conn: psycopg.Connection, path: str, checksum: str) -> str | None:
+    """The reason this very content was rejected, when the file's last outcome was that:
+    a rejected file is not tried again, and not reported as new, until it changes."""
+    row = conn.execute(
+        "select status, sha256, message from ops.load_ledger where file_path = %s"
+        " and status in ('loaded', 'rejected') order by finished_at desc limit 1",
+        [path],
+    ).fetchone()
+    return row[2] if row and row[0] == "rejected" and row[1] == checksum else None
 
 
 def _copy_as_text(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> None:
@@ -353,10 +394,17 @@ def load_file(
     """
     started = datetime.now(UTC)
     skipped = LoadResult(landing.path, landing.entity.name, "skipped")
-    signature = _stat_signature(landing)
-    checksum, size = _fingerprint(landing)
+    try:
+        signature = _stat_signature(landing)
+        checksum, size = _fingerprint(landing)
+    except OSError as error:
+        message = f"{landing.path}: cannot be read ({error.strerror or error})"
+        _record(conn, landing, (None, None, None), (0, 0, 0), "failed", message, run_id, started)
+        raise IngestError(message) from error
     if _previous_checksum(conn, landing.path) == checksum:
         return skipped
+    if reason := _known_rejection(conn, landing.path, checksum):
+        return LoadResult(landing.path, landing.entity.name, "rejected", message=reason)
     entity = landing.entity
     fingerprint = (checksum, size, signature)
     parts: list[Part] = []
@@ -406,7 +454,8 @@ def load_file(
             _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started)
         parts = []
     except IngestError as error:
-        _record(conn, landing, fingerprint, (0, 0, 0), "failed", str(error), run_id, started)
+        status = "rejected" if isinstance(error, FileRejected) else "failed"
+        _record(conn, landing, fingerprint, (0, 0, 0), status, str(error), run_id, started)
         raise
     finally:
         if parts:
@@ -434,7 +483,7 @@ def load_file(
 def _record(
     conn: psycopg.Connection,
     landing: LandingFile,
-    fingerprint: tuple[str, int, str | None],
+    fingerprint: tuple[str | None, int | None, str | None],
     counts: tuple[int, int, int],
     status: str,
     message: str | None,
@@ -458,6 +507,29 @@ def _record(
             started,
         ],
     )
+
+
+def record_rejected_entries(
+    conn: psycopg.Connection, entries: list[RejectedEntry], run_id: str
+) -> list[RejectedEntry]:
+    """Write a ledger row for each landing entry that is not a loadable file, unless its
+    last ledger row already rejects it for the same reason; returns those it had not."""
+    last = dict(
+        conn.execute(
+            "select distinct on (file_path) file_path, status || ': ' || coalesce(message, '')"
+            " from ops.load_ledger where file_path = any(%s) order by file_path, finished_at desc",
+            [[entry.path for entry in entries]],
+        ).fetchall()
+    )
+    new = [entry for entry in entries if last.get(entry.path) != f"rejected: {entry.message}"]
+    if new:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "insert into ops.load_ledger (file_path, source, logical_date, status, message,"
+                " run_id, started_at) values (%s, %s, %s, 'rejected', %s, %s, now())",
+                [(e.path, e.source, e.logical_date, e.message, run_id) for e in new],
+            )
+    return new
 
 
 def unchanged_since_last_load(conn: psycopg.Connection, files: list[LandingFile]) -> set[str]:

@@ -1,0 +1,200 @@
+"""Every entry of the landing area is accounted for, every night: loaded, skipped as
+unchanged, or rejected with a reason in the ledger; nothing stops the other files.
+
+The first test runs the ingest step alone (real PostgreSQL, its own database); the second
+runs whole nights from the CLI, as an operator would, to show that a night which first
+meets a bad entry fails without touching ``analytics`` and that its rerun publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from customer_health.errors import IngestError
+from customer_health.ingest.contracts import LOAD_ORDER
+from customer_health.pipeline import ingest
+from customer_health.synthetic.generator import GeneratorConfig, generate
+from customer_health.warehouse.connection import drop_database
+from tests.helpers import cli, table_checksums
+
+NIGHT = date(2026, 3, 1)
+CUSTOMERS = (
+    "customer_id,name,industry,country,employee_count,parent_customer_id,created_at\n"
+    "A1,Area One,software,US,40,,2026-01-01T00:00:00+00:00\n"
+)
+NPS = "response_id,customer_id,user_id,role,score,comment,responded_at\n"
+RESPONSE = "{id},A1,u1,admin,9,,2026-03-01T10:00:00+00:00\n"
+NAME_RULE = "file name does not follow <entity>[-suffix].csv, .csv.gz or .parquet"
+# Each odd entry of a day folder and the reason it is rejected, relative to the landing root.
+ODD_ENTRIES = {
+    "crm": "not a source folder (expected one of billing, nps, support, usage)",
+    "nps/March": "not a yyyy-mm-dd date folder",
+    "nps/2026-03-01/responses 2.csv": NAME_RULE,
+    "nps/2026-03-01/.responses.csv.swp": NAME_RULE,
+    "nps/2026-03-01/surveys.csv": ("no entity 'surveys' in source nps (expected responses)"),
+    "usage/2026-03-01/events-extra.csv": "a directory, not a file",
+    "usage/2026-03-01/events-link.csv": (
+        "a symbolic link: links are not followed, land the file itself"
+    ),
+}
+BAD_HEADER = "nps/2026-03-01/responses-trailing.csv"
+BAD_HEADER_REASON = f"{BAD_HEADER} line 1: column 8 has no name (a trailing comma?)"
+
+
+def land_odd_entries(root: Path, day: str = "2026-03-01") -> None:
+    """The odd entries of ``ODD_ENTRIES`` (dated ``day``) and a file with a bad header."""
+    for relative in ODD_ENTRIES:
+        path = root / relative.replace("2026-03-01", day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if relative.endswith("events-extra.csv"):
+            (path / "part-0.csv").parent.mkdir(parents=True)
+            (path / "part-0.csv").write_text("event_id\n")
+        elif relative.endswith("events-link.csv"):
+            path.symlink_to("/etc/hostname")
+        elif relative in ("crm", "nps/March"):
+            (path / "file.csv").parent.mkdir(parents=True)
+            (path / "file.csv").write_text(NPS)
+        else:
+            path.write_text(NPS + RESPONSE.format(id="ODD"))
+    bad = root / BAD_HEADER.replace("2026-03-01", day)
+    bad.write_text(NPS.replace("\n", ",\n") + RESPONSE.format(id="HDR").replace("\n", ",\n"))
+
+
+def ledger(conn: psycopg.Connection) -> list[tuple[str, str, str | None]]:
+    return conn.execute(
+        "select file_path, status, message from ops.load_ledger order by ledger_id"
+    ).fetchall()
+
+
+def raw_before_day(conn: psycopg.Connection, day: date) -> dict[str, str]:
+    """An md5 of each raw table's rows from files dated before ``day``."""
+    return {
+        entity: conn.execute(
+            sql.SQL(
+                "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {} t"
+                " where _logical_date < %s"
+            ).format(sql.Identifier("raw", entity)),
+            [day],
+        ).fetchone()[0]
+        for entity in LOAD_ORDER
+    }
+
+
+@pytest.fixture
+def area(settings, url, tmp_path):
+    """A landing folder and a database of this test's own, and settings pointing at both."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        drop_database(admin, "landing_area")
+    area_settings = replace(settings, landing_path=str(tmp_path), database="landing_area")
+    yield area_settings, tmp_path
+    with psycopg.connect(url, autocommit=True) as admin:
+        drop_database(admin, "landing_area")
+
+
+def test_every_entry_is_loaded_or_rejected_with_its_reason_once(area, url):
+    settings, root = area
+    (root / "billing/2026-03-01").mkdir(parents=True)
+    (root / "billing/2026-03-01/customers.csv").write_text(CUSTOMERS)
+    (root / "nps/2026-03-01").mkdir(parents=True)
+    # Odd but loadable: the suffix after the dash may hold quotes and semicolons.
+    odd_but_fine = "nps/2026-03-01/responses-it's;fine.csv"
+    (root / odd_but_fine).write_text(NPS + RESPONSE.format(id="R1"))
+    (root / "usage/2026-03-01").mkdir(parents=True)
+    land_odd_entries(root)
+
+    with pytest.raises(IngestError) as failed:
+        ingest(settings, NIGHT, "night-1")
+    messages = {
+        **{path: f"{path}: {reason}" for path, reason in ODD_ENTRIES.items()},
+        BAD_HEADER: BAD_HEADER_REASON,
+    }
+    assert str(failed.value).splitlines() == [
+        "8 landing entries could not be loaded:",
+        *(f"  {messages[path]}" for path in sorted(ODD_ENTRIES)),
+        f"  {BAD_HEADER_REASON}",
+    ]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/landing_area", autocommit=True) as conn:
+        first = ledger(conn)
+        assert sorted(first) == sorted(
+            [
+                ("billing/2026-03-01/customers.csv", "loaded", None),
+                (odd_but_fine, "loaded", None),
+                *((path, "rejected", message) for path, message in messages.items()),
+            ]
+        )
+        assert conn.execute("select response_id from raw.responses").fetchall() == [("R1",)]
+
+        # The rerun of the night: nothing new to reject, so it passes, listing them first.
+        rerun = ingest(settings, NIGHT, "night-1-rerun")
+        assert next(iter(rerun)) == "rejected"
+        assert rerun["rejected"] == [
+            {"path": path, "reason": messages[path]} for path in sorted(messages)
+        ]
+        assert (rerun["loaded"], rerun["skipped"]) == (0, 2)
+        assert ledger(conn) == first
+
+        # The header is fixed: the file loads and leaves the list.
+        (root / BAD_HEADER).write_text(NPS + RESPONSE.format(id="HDR"))
+        fixed = ingest(settings, NIGHT, "night-1-fixed")
+        assert fixed["loaded"] == 1
+        assert BAD_HEADER not in [entry["path"] for entry in fixed["rejected"]]
+        assert sorted(conn.execute("select response_id from raw.responses").fetchall()) == [
+            ("HDR",),
+            ("R1",),
+        ]
+
+
+FIRST, SECOND = date(2026, 2, 27), date(2026, 2, 28)
+
+
+def test_a_night_that_first_meets_a_bad_entry_fails_untouched_and_its_rerun_publishes(
+    url, tmp_path
+):
+    landing = tmp_path / "landing"
+    generate(landing, GeneratorConfig(scale_factor=0.01, days=45, end_date=SECOND, seed=11))
+    with psycopg.connect(url, autocommit=True) as admin:
+        drop_database(admin, "landing_nights")
+    env = {
+        **os.environ,
+        "WAREHOUSE_DATABASE": "landing_nights",
+        "LANDING_PATH": str(landing),
+        "REPORTS_DIR": str(tmp_path / "reports"),
+    }
+    try:
+        assert cli(env, "run", "--date", FIRST.isoformat()).returncode == 0
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/landing_nights", autocommit=True) as db:
+            before = table_checksums(db)
+            raw_before = raw_before_day(db, SECOND)
+            land_odd_entries(landing, SECOND.isoformat())
+
+            failed = cli(env, "run", "--date", SECOND.isoformat())
+            assert failed.returncode == 1
+            assert "Traceback" not in failed.stderr
+            assert "8 landing entries could not be loaded" in failed.stderr
+            assert table_checksums(db) == before
+            assert raw_before_day(db, SECOND) == raw_before
+
+            rerun = cli(env, "run", "--date", SECOND.isoformat())
+            assert rerun.returncode == 0, rerun.stderr[-3000:]
+            summary = cli(env, "summary", "--json")
+            rejected = json.loads(summary.stdout)["rejected_files"]
+            assert [entry["path"] for entry in rejected] == sorted(
+                [
+                    *(p.replace("2026-03-01", SECOND.isoformat()) for p in ODD_ENTRIES),
+                    BAD_HEADER.replace("2026-03-01", SECOND.isoformat()),
+                ]
+            )
+            assert db.execute(
+                "select logical_date from ops.publish_log order by publish_id desc limit 1"
+            ).fetchone() == (SECOND,)
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            drop_database(admin, "landing_nights")
