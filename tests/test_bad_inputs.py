@@ -60,6 +60,7 @@ class Case:
     error: str | None = None  # a regex the IngestError message must match
     loaded: int = 0
     reasons: dict[int, str] = field(default_factory=dict)  # line -> "field: reason"
+    first: dict[str, str] = field(default_factory=dict)  # files loaded before this one
 
 
 CASES = [
@@ -258,6 +259,50 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "the same bytes again on another day",
+        "nps/2026-03-05/responses-resent.csv",
+        NPS + OK.format(n=50) + OK.format(n=51),
+        error="responses-resent.csv: the same bytes as nps/2026-03-04/responses.csv, "
+        "already loaded; nothing was loaded",
+        first={"nps/2026-03-04/responses.csv": NPS + OK.format(n=50) + OK.format(n=51)},
+    ),
+    Case(
+        "the same rows again as gzip on the same day",
+        "nps/2026-03-04/responses-again.csv.gz",
+        gzip.compress((NPS + OK.format(n=51) + OK.format(n=50)).encode()),
+        error="every row's response_id was already loaded from nps/2026-03-04/responses.csv "
+        r"\(the same rows under another name\)",
+        first={"nps/2026-03-04/responses.csv": NPS + OK.format(n=50) + OK.format(n=51)},
+    ),
+    Case(
+        "some rows again on the same day",
+        "nps/2026-03-04/responses-more.csv",
+        NPS + OK.format(n=51) + OK.format(n=52),
+        loaded=1,
+        reasons={2: "response_id: key already loaded from another file of the same day"},
+        first={"nps/2026-03-04/responses.csv": NPS + OK.format(n=50) + OK.format(n=51)},
+    ),
+    Case(
+        "a change log restated unchanged on another day",
+        "support/2026-03-05/tickets.csv",
+        TICKETS + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n",
+        loaded=1,
+        first={
+            "support/2026-03-04/tickets.csv": TICKETS
+            + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n"
+        },
+    ),
+    Case(
+        "a change log sent twice on the same day",
+        "support/2026-03-04/tickets-copy.csv",
+        TICKETS + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n",
+        error="tickets-copy.csv: the same bytes as support/2026-03-04/tickets.csv",
+        first={
+            "support/2026-03-04/tickets.csv": TICKETS
+            + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n"
+        },
+    ),
+    Case(
         "SQL in a value",
         "nps/2026-03-01/responses-quoted.csv",
         NPS + "R23,L1,u1,admin,6,'); drop table raw.customers; --,2026-03-01T10:00:00Z\n",
@@ -324,6 +369,8 @@ def quarantined(conn: psycopg.Connection, entity: str, path: str) -> dict[int, s
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(scratch_conn, root, case: Case):
+    for path, content in case.first.items():  # skipped as unchanged when loaded already
+        load_file(scratch_conn, landed(root, path, content), "first", threshold=1.0)
     landing = landed(root, case.path, case.content)
     before = raw_except(scratch_conn, case.path)
     if case.error:

@@ -269,10 +269,11 @@ def test_an_untouched_file_is_skipped_on_its_size_and_time_without_being_read(sc
     assert score == 4
 
 
-def _messy_responses(bad_byte: bool = False) -> bytes:
+def _messy_responses(bad_byte: bool = False, key: str = "R") -> bytes:
     """200 responses with what each stream must handle the same: comments spanning lines,
     padded and blank text, a type error after a multi-line comment, duplicates and a
-    conflict whose rows sit in different halves, an unknown customer."""
+    conflict whose rows sit in different halves, an unknown customer. ``key`` starts every
+    response id: the same rows under two names would be refused as a copy."""
     rows = []
     for n in range(200):
         comment = f'"needs\nwork, ""really"" {n}"' if n % 7 == 0 else ""
@@ -283,6 +284,7 @@ def _messy_responses(bad_byte: bool = False) -> bytes:
     rows[170] = "R170,L1,u170,admin,ten,,2026-02-03T10:00:00+00:00"
     rows[180] = "R180,NOPE,u180,admin,5,,2026-02-03T10:00:00+00:00"
     rows[190] = "R190,L1,   ,admin,5,,2026-02-03T10:00:00+00:00"  # blank after trimming
+    rows = [key + row[1:] for row in rows]
     data = (RESPONSES_HEADER + "\n".join(rows) + "\n").encode()
     return data.replace(b"R185,", b"R185\xff,") if bad_byte else data
 
@@ -302,7 +304,10 @@ def _loaded_rows(conn, path: str) -> tuple[list[tuple], list[tuple]]:
 
 def test_parallel_streams_load_exactly_what_one_stream_loads(scratch_conn, root):
     one = landed(root, "nps/2026-02-03/responses-one-stream.csv", _messy_responses())
-    two = landed(root, "nps/2026-02-03/responses-two-streams.csv", _messy_responses())
+    # The same rows, a day later, behind a byte-order mark: not refused as a copy.
+    two = landed(
+        root, "nps/2026-02-11/responses-two-streams.csv", "\ufeff".encode() + _messy_responses()
+    )
     result_one = load_file(scratch_conn, one, "r1", 1.0, streams=1)
     result_two = load_file(scratch_conn, two, "r1", 1.0, streams=2)
     partitions = scratch_conn.execute(
@@ -366,7 +371,7 @@ def _leftover_tables(conn) -> int:
 
 
 def test_a_parallel_load_over_the_threshold_leaves_nothing_behind(scratch_conn, root):
-    landing = landed(root, "nps/2026-02-07/responses-over.csv", _messy_responses())
+    landing = landed(root, "nps/2026-02-07/responses-over.csv", _messy_responses(key="T"))
     with pytest.raises(IngestError, match="6 of 200 rows broke the contract"):
         load_file(scratch_conn, landing, "r1", 0.01, streams=2)
     assert counts(scratch_conn, landing.path) == (0, 0)
@@ -375,7 +380,7 @@ def test_a_parallel_load_over_the_threshold_leaves_nothing_behind(scratch_conn, 
 
 def test_a_corrected_file_replaces_every_partition_of_its_parallel_load(scratch_conn, root):
     path = "nps/2026-02-08/responses-replaced.csv"
-    load_file(scratch_conn, landed(root, path, _messy_responses()), "r1", 1.0, streams=2)
+    load_file(scratch_conn, landed(root, path, _messy_responses(key="U")), "r1", 1.0, streams=2)
     corrected = RESPONSES_HEADER + "R1,L1,u1,admin,9,,2026-02-06T10:00:00+00:00\n"
     result = load_file(scratch_conn, landed(root, path, corrected), "r2", 1.0)
     assert result.replaced and counts(scratch_conn, path) == (1, 0)
@@ -402,7 +407,7 @@ def test_a_corrected_customers_file_takes_its_customers_out_of_the_known_keys(sc
     # The corrected file no longer has L9: responses for it are now from an unknown customer.
     corrected = header + "L8,Eight,retail,FR,5,,2026-01-03T00:00:00+00:00\n"
     assert load_file(scratch_conn, landed(root, path, corrected), "r2", 1.0).replaced
-    later = landed(root, "nps/2026-02-10/responses-unknown.csv", response)
+    later = landed(root, "nps/2026-02-10/responses-unknown.csv", response.replace("RK1", "RK2"))
     assert load_file(scratch_conn, later, "r2", 1.0).rows_quarantined == 1
     assert scratch_conn.execute(
         "select _reason from raw_quarantine.responses where _source_file = %s", [later.path]

@@ -288,7 +288,7 @@ def mark_duplicates(conn: psycopg.Connection, parts: list[Part], share: int) -> 
     duplicate_hashes = sql.SQL(
         "select _hash from ({hashed}) t where {in_share} group by _hash having count(*) > 1"
     ).format(hashed=hashed, in_share=in_share)
-    conflicting, exact = duplicate_rule_numbers(entity, parts[0].logical_date)
+    conflicting, exact, _ = duplicate_rule_numbers(entity, parts[0].logical_date)
     content = sql.SQL("md5(row({})::text)").format(
         sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(n)) for n in entity.column_names)
     )
@@ -313,6 +313,32 @@ def mark_duplicates(conn: psycopg.Connection, parts: list[Part], share: int) -> 
             hashed=hashed,
             duplicate_hashes=duplicate_hashes,
         )
+    )
+
+
+def mark_loaded_elsewhere(conn: psycopg.Connection, parts: list[Part], paths: list[str]) -> int:
+    """Record the lines whose key one of ``paths`` (files of the same entity and day)
+    already loaded: the same rows sent again under another name must not be in raw twice.
+    Reads only those files' partitions; returns the lines found."""
+    entity = parts[0].entity
+    *_, loaded_elsewhere = duplicate_rule_numbers(entity, parts[0].logical_date)
+    return sum(
+        conn.execute(
+            sql.SQL(
+                "insert into {bad} (_part, _line, _rule, _kind) select {name}, t._line, {rule},"
+                " 'rule' from {table} t where t.{key} in (select r.{key} from {raw} r"
+                " where r._source_file in ({paths}))"
+            ).format(
+                bad=BAD_LINES,
+                name=sql.Literal(part.name),
+                rule=sql.Literal(loaded_elsewhere),
+                table=part.table,
+                key=sql.Identifier(entity.key),
+                raw=sql.Identifier("raw", entity.name),
+                paths=sql.SQL(", ").join(sql.Literal(path) for path in paths),
+            )
+        ).rowcount
+        for part in parts
     )
 
 

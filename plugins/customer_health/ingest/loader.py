@@ -42,6 +42,7 @@ from customer_health.ingest.file_partitions import (
     drop_loaded_partitions,
     drop_parts,
     mark_duplicates,
+    mark_loaded_elsewhere,
     plan_parts,
     remember_customer_keys,
 )
@@ -211,6 +212,52 @@ def _known_rejection(conn: psycopg.Connection, path: str, checksum: str) -> str 
         [path],
     ).fetchone()
     return row[2] if row and row[0] == "rejected" and row[1] == checksum else None
+
+
+def _loaded_files(conn: psycopg.Connection, landing: LandingFile) -> list[tuple[str, str, date]]:
+    """(path, sha256, date) of every other file of the entity whose rows are in raw now."""
+    return conn.execute(
+        "select file_path, sha256, logical_date from (select distinct on (file_path) file_path,"
+        " status, sha256, logical_date from ops.load_ledger where entity = %s"
+        " and file_path <> %s order by file_path, finished_at desc) l where status = 'loaded'"
+        " order by file_path",
+        [landing.entity.name, landing.path],
+    ).fetchall()
+
+
+def _refuse_a_copy(
+    conn: psycopg.Connection, landing: LandingFile, checksum: str, parts: list[Part], read: int
+) -> None:
+    """Keep the same rows from entering raw twice under two names.
+
+    A file byte for byte another one's is refused: for events and responses whatever its
+    date, for the change logs (customers, subscriptions…) on the same day only, since a
+    daily export may restate an unchanged list. Keys of events and responses another file
+    of the same day loaded are marked bad (quarantined with that reason); a file of nothing
+    else is a copy and refused, naming the files it repeats. Header-only files are alike
+    by nature and pass.
+    """
+    if not read:
+        return
+    entity = landing.entity
+    others = _loaded_files(conn, landing)
+    twins = [
+        path
+        for path, sha256, day in others
+        if sha256 == checksum and (not entity.versioned or day == landing.logical_date)
+    ]
+    if twins:
+        raise FileRejected(
+            f"{landing.path}: the same bytes as {twins[0]}, already loaded; nothing was loaded"
+        )
+    same_day = [path for path, _, day in others if day == landing.logical_date]
+    if entity.versioned or not same_day:
+        return
+    if mark_loaded_elsewhere(conn, parts, same_day) == read:
+        raise FileRejected(
+            f"{landing.path}: every row's {entity.key} was already loaded from "
+            f"{', '.join(same_day)} (the same rows under another name); nothing was loaded"
+        )
 
 
 def _copy_as_text(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> None:
@@ -422,6 +469,7 @@ def load_file(
                 entity, landing.path, landing.logical_date, run_id, segments, uuid.uuid4().hex[:8]
             )
             read, skipped_by_copy = _copy_and_check(conn, landing, header, parts)
+            _refuse_a_copy(conn, landing, checksum, parts, read)
             count_bad = sql.SQL("select count(*) from ({}) b").format(bad_lines(parts))
             quarantined = conn.execute(count_bad).fetchone()[0]
             rescued = 0

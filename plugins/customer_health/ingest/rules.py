@@ -19,6 +19,7 @@ from customer_health.ingest.contracts import Column, Entity
 
 CONFLICTING_DUPLICATE = "key appears more than once in the file with different content"
 EXACT_DUPLICATE = "exact duplicate of an earlier row"
+LOADED_ELSEWHERE = "key already loaded from another file of the same day"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def ordered_rules(entity: Entity, file_date: date) -> list[Rule]:
     duplicates = [
         Rule(entity.key, sql.Literal(CONFLICTING_DUPLICATE), None, None),
         Rule(entity.key, sql.Literal(EXACT_DUPLICATE), None, None),
+        Rule(entity.key, sql.Literal(LOADED_ELSEWHERE), None, None),
     ]
     return [
         *_column_rules(key, file_date),
@@ -114,10 +116,11 @@ def ordered_rules(entity: Entity, file_date: date) -> list[Rule]:
     ]
 
 
-def duplicate_rule_numbers(entity: Entity, file_date: date) -> tuple[int, int]:
-    """The numbers of the (conflicting, exact) duplicate rules: right after the key's own."""
+def duplicate_rule_numbers(entity: Entity, file_date: date) -> tuple[int, int, int]:
+    """The numbers of the duplicate rules, right after the key's own: a key repeated in the
+    file (conflicting, exact), and a key another file of the same day loaded."""
     conflicting = len(_column_rules(_key_column(entity), file_date)) + 1
-    return conflicting, conflicting + 1
+    return conflicting, conflicting + 1, conflicting + 2
 
 
 def first_broken(entity: Entity, file_date: date, typed: bool) -> sql.Composable:
