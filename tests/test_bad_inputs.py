@@ -30,6 +30,10 @@ CUSTOMERS = (
 NPS = "response_id,customer_id,user_id,role,score,comment,responded_at\n"
 OK = "R{n},L1,u1,admin,9,,2026-03-01T10:00:00+00:00\n"
 INVOICES = "invoice_id,customer_id,issued_at,due_at,paid_at,amount,currency,status\n"
+SUBSCRIPTIONS = (
+    "subscription_item_id,customer_id,product_id,plan,quantity,unit_price,currency,"
+    "billing_period,discount_pct,start_date,end_date,cancel_at,status\n"
+)
 TICKETS = "ticket_id,customer_id,opened_at,closed_at,priority,category,csat\n"
 
 
@@ -300,6 +304,38 @@ CASES = [
         first={
             "support/2026-03-04/tickets.csv": TICKETS
             + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n"
+        },
+    ),
+    Case(
+        "a subscription that ends before it starts",
+        "billing/2026-03-01/subscriptions-backwards.csv",
+        SUBSCRIPTIONS
+        + "SI1,L1,P-CORE,business,1,10,USD,month,0,2026-02-01,2026-01-01,,active\n"
+        + "SI2,L1,P-CORE,business,1,10,USD,month,0,2026-02-01,2026-02-01,2026-01-31,active\n"
+        + "SI3,L1,P-CORE,business,1,10,USD,month,0,2026-02-01,,,active\n",
+        loaded=1,
+        reasons={
+            2: "end_date: 2026-01-01 is before start_date 2026-02-01",
+            3: "cancel_at: 2026-01-31 is before start_date 2026-02-01",
+        },
+    ),
+    Case(
+        "an invoice due or paid before it was issued",
+        "billing/2026-03-01/invoices-backwards.csv",
+        INVOICES
+        + "INV-2,L1,2026-02-10,2026-02-01,,5.00,USD,open\n"
+        + "INV-3,L1,2026-02-10,2026-03-10,2026-02-09,5.00,USD,paid\n",
+        reasons={
+            2: "due_at: 2026-02-01 is before issued_at 2026-02-10",
+            3: "paid_at: 2026-02-09 is before issued_at 2026-02-10",
+        },
+    ),
+    Case(
+        "a ticket closed before it was opened",
+        "support/2026-03-01/tickets-backwards.csv",
+        TICKETS + "T4,L1,2026-03-01T08:00:00+00:00,2026-03-01T07:59:00+00:00,low,bug,\n",
+        reasons={
+            2: "closed_at: 2026-03-01T07:59:00+00:00 is before opened_at 2026-03-01T08:00:00+00:00"
         },
     ),
     Case(

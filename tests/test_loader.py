@@ -143,6 +143,40 @@ def test_too_many_bad_rows_fail_the_file_and_load_nothing(scratch_conn, root):
     assert counts(scratch_conn, landing.path) == (0, 0)
 
 
+def test_a_file_over_the_threshold_names_and_records_why(scratch_conn, root):
+    rows = [
+        "R60,L1,u1,admin,9,,2026-02-12T10:00:00+00:00",
+        "R61,L1,u1,admin,12,,2026-02-12T10:00:00+00:00",
+        "R62,NOPE,u1,admin,9,,2026-02-12T10:00:00+00:00",
+        "R63,L1,u1,admin,13,,2026-02-12T10:00:00+00:00",
+        "R64,L1,u1,admin,nine,,2026-02-12T10:00:00+00:00",
+        "R65,L1,u1,admin,14,,2026-02-12T10:00:00+00:00",
+        "R66,GONE,u1,admin,9,,2026-02-12T10:00:00+00:00",
+    ]
+    landing = landed(
+        root, "nps/2026-02-12/responses.csv", RESPONSES_HEADER + "\n".join(rows) + "\n"
+    )
+    with pytest.raises(IngestError) as failure:
+        load_file(scratch_conn, landing, "r1", threshold=0.01, tolerated_rows=0)
+    assert str(failure.value) == (
+        "nps/2026-02-12/responses.csv: 6 of 7 rows broke the contract, more than the 1.0% "
+        "allowed (QUARANTINE_THRESHOLD); nothing was loaded. Most often: "
+        "score: above the maximum 10 (3), customer_id: unknown customer (2), "
+        "score: not a valid integer (1)"
+    )
+    assert scratch_conn.execute(
+        "select status, broken_rules from ops.load_ledger where file_path = %s", [landing.path]
+    ).fetchone() == (
+        "failed",
+        {
+            "score: above the maximum 10": 3,
+            "customer_id: unknown customer": 2,
+            "score: not a valid integer": 1,
+        },
+    )
+    assert counts(scratch_conn, landing.path) == (0, 0)
+
+
 def test_hostile_column_name_is_ignored_and_harms_nothing(scratch_conn, root):
     landing = landed(
         root,
@@ -395,23 +429,33 @@ def test_a_corrected_file_replaces_every_partition_of_its_parallel_load(scratch_
 def test_a_corrected_customers_file_takes_its_customers_out_of_the_known_keys(scratch_conn, root):
     path = "billing/2026-01-03/customers-acquired.csv"
     header = CUSTOMERS.splitlines()[0] + "\n"
-    load_file(
-        scratch_conn,
-        landed(root, path, header + "L9,Nine,software,US,5,,2026-01-03T00:00:00+00:00\n"),
-        "r1",
-        1.0,
-    )
+    nine = "L9,Nine,software,US,5,,2026-01-03T00:00:00+00:00\n"
+    seven = "L7,Seven,software,US,5,,2026-01-03T00:00:00+00:00\n"
+    load_file(scratch_conn, landed(root, path, header + nine + seven), "r1", 1.0)
     response = RESPONSES_HEADER + "RK1,L9,u1,admin,9,,2026-02-09T10:00:00+00:00\n"
     first = landed(root, "nps/2026-02-09/responses-known.csv", response)
     assert load_file(scratch_conn, first, "r1", 1.0).rows_loaded == 1
-    # The corrected file no longer has L9: responses for it are now from an unknown customer.
-    corrected = header + "L8,Eight,retail,FR,5,,2026-01-03T00:00:00+00:00\n"
-    assert load_file(scratch_conn, landed(root, path, corrected), "r2", 1.0).replaced
-    later = landed(root, "nps/2026-02-10/responses-unknown.csv", response.replace("RK1", "RK2"))
-    assert load_file(scratch_conn, later, "r2", 1.0).rows_quarantined == 1
+    # A correction that drops L9, which a loaded response references, is refused.
+    dropping_nine = landed(root, path, header + seven)
+    with pytest.raises(IngestError) as refused:
+        load_file(scratch_conn, dropping_nine, "r2", 1.0)
+    assert str(refused.value) == (
+        f"{path}: the correction drops customers that other loaded files still reference: "
+        "L9 (responses); nothing was loaded (keep those customers, or correct the files that "
+        "reference them first)"
+    )
+    assert scratch_conn.execute(
+        "select customer_id from raw.customers where _source_file = %s order by 1", [path]
+    ).fetchall() == [("L7",), ("L9",)]
+    # Dropping L7, which nothing references, is a correction: L7 is no longer known.
+    assert load_file(scratch_conn, landed(root, path, header + nine), "r3", 1.0).replaced
+    later = landed(
+        root, "nps/2026-02-10/responses-unknown.csv", response.replace("RK1,L9", "RK2,L7")
+    )
+    assert load_file(scratch_conn, later, "r3", 1.0).rows_quarantined == 1
     assert scratch_conn.execute(
         "select _reason from raw_quarantine.responses where _source_file = %s", [later.path]
-    ).fetchone() == ("unknown customer 'L9'",)
+    ).fetchone() == ("unknown customer 'L7'",)
 
 
 def test_raw_tables_of_the_unpartitioned_loader_are_refused_with_a_message(scratch_conn):

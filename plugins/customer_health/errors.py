@@ -17,6 +17,15 @@ class FileRejected(IngestError):
     tried again until it changes."""
 
 
+class TooManyBadRows(IngestError):
+    """More rows broke the contract than the threshold allows; ``broken_rules`` counts them
+    by field and rule, for the ledger."""
+
+    def __init__(self, message: str, broken_rules: dict[str, int]) -> None:
+        super().__init__(message)
+        self.broken_rules = broken_rules
+
+
 class DbtError(PipelineError):
     """dbt failed; the message lists the failing nodes."""
 

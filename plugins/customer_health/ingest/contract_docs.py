@@ -33,6 +33,8 @@ def _rules(column: Column) -> list[str]:
         rules.append("must reference a known customer")
     if column.not_after_file_date:
         rules.append("not after the day after the file's date")
+    if column.not_before:
+        rules.append(f"not before `{column.not_before}`")
     return rules
 
 

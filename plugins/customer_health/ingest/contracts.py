@@ -20,6 +20,7 @@ class Column:
     maximum: float | None = None
     references_customer: bool = False
     not_after_file_date: bool = False  # event times cannot be later than the file's day
+    not_before: str | None = None  # an earlier column of the row this one cannot precede
     description: str = ""
 
 
@@ -106,8 +107,14 @@ ENTITIES: tuple[Entity, ...] = (
             Column("billing_period", "text", allowed=("month", "year")),
             Column("discount_pct", "numeric", minimum=0, maximum=100),
             Column("start_date", "date"),
-            Column("end_date", "date", required=False, description="Exclusive end"),
-            Column("cancel_at", "date", required=False),
+            Column(
+                "end_date",
+                "date",
+                required=False,
+                not_before="start_date",
+                description="Exclusive end",
+            ),
+            Column("cancel_at", "date", required=False, not_before="start_date"),
             Column("status", "text", allowed=("active", "canceled")),
         ),
     ),
@@ -121,8 +128,14 @@ ENTITIES: tuple[Entity, ...] = (
             Column("invoice_id", "text"),
             CUSTOMER_ID,
             Column("issued_at", "date", not_after_file_date=True),
-            Column("due_at", "date"),
-            Column("paid_at", "date", required=False, not_after_file_date=True),
+            Column("due_at", "date", not_before="issued_at"),
+            Column(
+                "paid_at",
+                "date",
+                required=False,
+                not_after_file_date=True,
+                not_before="issued_at",
+            ),
             Column("amount", "numeric", minimum=0),
             Column("currency", "text", allowed=("USD", "EUR", "GBP")),
             Column("status", "text", allowed=("open", "paid", "void")),
@@ -168,7 +181,13 @@ ENTITIES: tuple[Entity, ...] = (
             Column("ticket_id", "text"),
             CUSTOMER_ID,
             Column("opened_at", "timestamptz", not_after_file_date=True),
-            Column("closed_at", "timestamptz", required=False, not_after_file_date=True),
+            Column(
+                "closed_at",
+                "timestamptz",
+                required=False,
+                not_after_file_date=True,
+                not_before="opened_at",
+            ),
             Column("priority", "text", allowed=("low", "normal", "high", "urgent")),
             Column("category", "text"),
             Column("csat", "integer", required=False, minimum=1, maximum=5),

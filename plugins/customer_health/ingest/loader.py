@@ -25,9 +25,10 @@ import fsspec
 import psycopg
 import structlog
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
-from customer_health.errors import FileRejected, IngestError
-from customer_health.ingest.contracts import LOAD_COLUMN_NAMES
+from customer_health.errors import FileRejected, IngestError, TooManyBadRows
+from customer_health.ingest.contracts import ENTITIES, LOAD_COLUMN_NAMES
 from customer_health.ingest.file_partitions import (
     BAD_LINES,
     Copied,
@@ -47,7 +48,7 @@ from customer_health.ingest.file_partitions import (
     remember_customer_keys,
 )
 from customer_health.ingest.landing import LandingFile, RejectedEntry, open_binary
-from customer_health.ingest.rules import field_and_reason, first_broken
+from customer_health.ingest.rules import field_and_reason, first_broken, ordered_rules
 from customer_health.ingest.segments import WHOLE_FILE, Segment, plan_segments
 
 log = structlog.get_logger(__name__)
@@ -260,6 +261,51 @@ def _refuse_a_copy(
         )
 
 
+def _refuse_orphans(conn: psycopg.Connection, landing: LandingFile, parts: list[Part]) -> None:
+    """A corrected customers file may not take away customers that loaded rows of other
+    files still reference: their rows would stay in raw, pointing nowhere. Refused, listing
+    the customers and who references them; correct those files first, or keep the
+    customers. Reads the referencing tables only when the correction drops a customer."""
+    new_keys = sql.SQL(" union all ").join(
+        sql.SQL(
+            "select t.customer_id from {} t where not exists"
+            " (select from ({}) b where b._line = t._line)"
+        ).format(part.table, bad_lines(parts))
+        for part in parts
+    )
+    dropped = [
+        key
+        for (key,) in conn.execute(
+            sql.SQL(
+                "select customer_id from raw.customers where _source_file = %(path)s"
+                " except select customer_id from ({new_keys}) n"
+                " except select customer_id from raw.customers where _source_file <> %(path)s"
+                " order by 1"
+            ).format(new_keys=new_keys),
+            {"path": landing.path},
+        )
+    ]
+    if not dropped:
+        return
+    referenced = [
+        f"{key} ({entity.name})"
+        for entity in ENTITIES
+        if any(c.references_customer for c in entity.columns)
+        for (key,) in conn.execute(
+            sql.SQL(
+                "select distinct customer_id from {} where customer_id = any(%s) order by 1"
+            ).format(sql.Identifier("raw", entity.name)),
+            [dropped],
+        )
+    ]
+    if referenced:
+        raise FileRejected(
+            f"{landing.path}: the correction drops customers that other loaded files still "
+            f"reference: {', '.join(referenced[:10])}; nothing was loaded (keep those "
+            "customers, or correct the files that reference them first)"
+        )
+
+
 def _copy_as_text(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> None:
     """The file in a temporary table of text columns, lines numbered as in the parts."""
     conn.execute(
@@ -385,6 +431,31 @@ def _rescue_blank_values(
     )
 
 
+def _broken_rules(
+    conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
+) -> dict[str, int]:
+    """How many bad lines broke each rule ("field: rule"), most often broken first: the
+    ledger keeps it, and a file over the threshold names its top reasons."""
+    entity = landing.entity
+    rules = ordered_rules(entity, landing.logical_date)
+    counts = conn.execute(
+        sql.SQL(
+            "select coalesce(b._rule, {text_rule}), count(*) from ({cleaned}) c"
+            " join ({bad}) b on b._line = c._line group by 1"
+        ).format(
+            text_rule=first_broken(entity, landing.logical_date, typed=False),
+            cleaned=_cleaned_text(entity.column_names, header),
+            bad=bad_lines(parts),
+        )
+    ).fetchall()
+    named = sorted(((rules[number - 1].name, count) for number, count in counts), key=_by_count)
+    return dict(named)
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
+
+
 def _quarantine(
     conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
 ) -> None:
@@ -479,10 +550,16 @@ def load_file(
                 if skipped_by_copy:
                     rescued = _rescue_blank_values(conn, landing, header, parts)
                     quarantined -= rescued
+            if entity.name == "customers":
+                _refuse_orphans(conn, landing, parts)
+            broken = _broken_rules(conn, landing, header, parts) if quarantined else {}
             if quarantined > tolerated_rows and quarantined / read > threshold:
-                raise IngestError(
+                most = ", ".join(f"{name} ({count})" for name, count in list(broken.items())[:3])
+                raise TooManyBadRows(
                     f"{landing.path}: {quarantined} of {read} rows broke the contract, more than "
-                    f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded"
+                    f"the {threshold:.1%} allowed (QUARANTINE_THRESHOLD); nothing was loaded. "
+                    f"Most often: {most}",
+                    broken,
                 )
             # Whatever the ledger says, rows of this file already in raw are replaced.
             had_partitions = drop_loaded_partitions(conn, entity, landing.path)
@@ -499,11 +576,12 @@ def load_file(
             if entity.name == "customers":
                 remember_customer_keys(conn, parts, had_partitions)
             counts = (read, loaded, quarantined)
-            _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started)
+            _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started, broken)
         parts = []
     except IngestError as error:
         status = "rejected" if isinstance(error, FileRejected) else "failed"
-        _record(conn, landing, fingerprint, (0, 0, 0), status, str(error), run_id, started)
+        broken = error.broken_rules if isinstance(error, TooManyBadRows) else None
+        _record(conn, landing, fingerprint, (0, 0, 0), status, str(error), run_id, started, broken)
         raise
     finally:
         if parts:
@@ -537,11 +615,13 @@ def _record(
     message: str | None,
     run_id: str,
     started: datetime,
+    broken_rules: dict[str, int] | None = None,
 ) -> None:
     conn.execute(
         "insert into ops.load_ledger (file_path, source, entity, logical_date, sha256, size_bytes,"
         " stat_signature, rows_read, rows_loaded, rows_quarantined, status, message, run_id,"
-        " started_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " started_at, broken_rules)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [
             landing.path,
             landing.entity.source,
@@ -553,6 +633,7 @@ def _record(
             message,
             run_id,
             started,
+            Jsonb(broken_rules) if broken_rules else None,
         ],
     )
 

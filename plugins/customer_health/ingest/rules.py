@@ -28,6 +28,11 @@ class Rule:
     reason: sql.Composable  # the reason text, from the received text ``c.<field>``
     on_text: sql.Composable | None  # None: only the duplicate scan can tell
     on_typed: sql.Composable | None  # None: COPY (types) or the duplicate scan checks it
+    label: str = ""  # the reason without the value: how rows broke the contract, counted
+
+    @property
+    def name(self) -> str:
+        return f"{self.field}: {self.label}"
 
 
 def _column_rules(column: Column, file_date: date) -> list[Rule]:
@@ -35,21 +40,34 @@ def _column_rules(column: Column, file_date: date) -> list[Rule]:
     typed = sql.SQL("t.{}").format(sql.Identifier(column.name))  # trimmed, blank as NULL
     rules: list[Rule] = []
 
-    def add(reason: sql.Composable, condition: str, typed_condition: str | None = None) -> None:
-        template = sql.SQL(condition)
+    def add(
+        label: str, reason: sql.Composable, condition: str, typed_condition: str | None = None
+    ) -> None:
         rules.append(
             Rule(
                 column.name,
                 reason,
-                template.format(v=text),
-                sql.SQL(typed_condition).format(v=typed) if typed_condition else None,
+                sql.SQL(condition).format(v=text, other=text_other),
+                sql.SQL(typed_condition).format(v=typed, other=typed_other)
+                if typed_condition
+                else None,
+                label,
             )
         )
 
+    # The column this one cannot precede, if any, as received and as typed.
+    other = sql.Identifier(column.not_before or column.name)
+    text_other, typed_other = sql.SQL("c.{}").format(other), sql.SQL("t.{}").format(other)
     if column.required:
-        add(sql.Literal("missing required value"), "{v} is null", "{v} is null")
+        add(
+            "missing required value",
+            sql.Literal("missing required value"),
+            "{v} is null",
+            "{v} is null",
+        )
     if column.type != "text":
         add(
+            f"not a valid {column.type}",
             sql.SQL("format('%L is not a valid {}', left({}, 60))").format(
                 sql.SQL(column.type), text
             ),
@@ -57,9 +75,11 @@ def _column_rules(column: Column, file_date: date) -> list[Rule]:
         )
     if column.allowed:
         allowed = ", ".join(sql.Literal(a).as_string() for a in column.allowed)
+        listed = ", ".join(column.allowed)
         add(
+            f"not one of {listed}",
             sql.SQL("format('%L is not one of {}', left({}, 60))").format(
-                sql.SQL(", ".join(column.allowed).replace("%", "%%")), text
+                sql.SQL(listed.replace("%", "%%")), text
             ),
             f"{{v}} not in ({allowed})",
             f"{{v}} not in ({allowed})",
@@ -68,6 +88,7 @@ def _column_rules(column: Column, file_date: date) -> list[Rule]:
         if bound is not None:
             side = "below the minimum" if operator == "<" else "above the maximum"
             add(
+                f"{side} {bound:g}",
                 sql.SQL("format('%s is {} {}', {})").format(
                     sql.SQL(side), sql.SQL(f"{bound:g}"), text
                 ),
@@ -78,6 +99,7 @@ def _column_rules(column: Column, file_date: date) -> list[Rule]:
         # A day of slack for time zones; later than that is a clock or export error.
         latest = sql.Literal(file_date + timedelta(days=2)).as_string()
         add(
+            "after the file's date",
             sql.SQL("format('%s is after the file''s date {}', {})").format(
                 sql.SQL(file_date.isoformat()), text
             ),
@@ -85,10 +107,21 @@ def _column_rules(column: Column, file_date: date) -> list[Rule]:
             # A constant of the column's own type, not a date converted on every row.
             f"{{v}} >= '{file_date + timedelta(days=2)}'::{column.type}",
         )
+    if column.not_before:
+        # Both values are typed by now: their type rules come earlier in a row's checks.
+        add(
+            f"before {column.not_before}",
+            sql.SQL("format('%s is before {} %s', {}, {})").format(
+                sql.SQL(column.not_before), text, text_other
+            ),
+            f"{{v}}::{column.type} < {{other}}::{column.type}",
+            "{v} < {other}",
+        )
     if column.references_customer:
         # NOT IN over a small key list runs as one hashed subplan, not a lookup per row.
         known = "(select k.customer_id from raw_files.customer_keys k)"
         add(
+            "unknown customer",
             sql.SQL("format('unknown customer %L', {})").format(text),
             f"{{v}} not in {known}",
             f"{{v}} not in {known}",
@@ -103,11 +136,16 @@ def _key_column(entity: Entity) -> Column:
 def ordered_rules(entity: Entity, file_date: date) -> list[Rule]:
     """Every rule of the entity, in the order a row's first failure is found
     (numbered from 1)."""
+    names = entity.column_names
+    for column in entity.columns:
+        if column.not_before and names.index(column.not_before) > names.index(column.name):
+            # A row's checks run in contract order; the earlier column's type is checked first.
+            raise ValueError(f"{entity.name}.{column.name}: {column.not_before} must come first")
     key = _key_column(entity)
     duplicates = [
-        Rule(entity.key, sql.Literal(CONFLICTING_DUPLICATE), None, None),
-        Rule(entity.key, sql.Literal(EXACT_DUPLICATE), None, None),
-        Rule(entity.key, sql.Literal(LOADED_ELSEWHERE), None, None),
+        Rule(entity.key, sql.Literal(CONFLICTING_DUPLICATE), None, None, CONFLICTING_DUPLICATE),
+        Rule(entity.key, sql.Literal(EXACT_DUPLICATE), None, None, EXACT_DUPLICATE),
+        Rule(entity.key, sql.Literal(LOADED_ELSEWHERE), None, None, LOADED_ELSEWHERE),
     ]
     return [
         *_column_rules(key, file_date),
