@@ -199,11 +199,10 @@ def test_an_open_bi_transaction_neither_blocks_publish_nor_sees_a_mix(db, env):
     query = "select min(as_of_date), count(*) from analytics.dim_customer_health"
     with psycopg.connect(db.info.dsn, password=db.pgconn.password.decode()) as bi:
         old = bi.execute(query).fetchone()  # holds locks on the old tables until rollback
-        started = time.monotonic()
         other = FIRST if old[0] == SECOND else SECOND
+        # Blocked, the publish would give up after PUBLISH_LOCK_TIMEOUT and the run fail.
         result = cli(env, "run", "--date", other.isoformat())
         assert result.returncode == 0, result.stderr[-3000:]
-        assert time.monotonic() - started < 120
         new = bi.execute(query).fetchone()
         assert new == db.execute(query).fetchone()
         assert new[0] == other

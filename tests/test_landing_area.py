@@ -20,6 +20,9 @@ from psycopg import sql
 
 from customer_health.errors import IngestError
 from customer_health.ingest.contracts import LOAD_ORDER
+from customer_health.ingest.file_partitions import check_part, copy_part, plan_parts
+from customer_health.ingest.landing import discover
+from customer_health.ingest.segments import WHOLE_FILE
 from customer_health.pipeline import ingest
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.warehouse.connection import drop_database
@@ -150,6 +153,43 @@ def test_every_entry_is_loaded_or_rejected_with_its_reason_once(area, url):
             ("HDR",),
             ("R1",),
         ]
+
+
+def test_what_a_crashed_load_left_behind_is_swept_by_the_next_night(area, url):
+    """A loader killed after its streams' COPY, before the attach: the next ingest drops
+    the unattached table and its bad lines, then loads the file whole."""
+    settings, root = area
+    (root / "billing/2026-03-01").mkdir(parents=True)
+    (root / "billing/2026-03-01/customers.csv").write_text(CUSTOMERS)
+    (root / "nps/2026-03-01").mkdir(parents=True)
+    body = NPS + RESPONSE.format(id="C1") + RESPONSE.format(id="C2").replace(",9,", ",11,")
+    (root / "nps/2026-03-01/responses.csv").write_text(body)
+    ingest(settings, date(2026, 2, 28), "night-0")  # creates the warehouse objects
+    landing_file = next(f for f in discover(str(root), NIGHT).files if f.entity.name == "responses")
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/landing_area", autocommit=True) as conn:
+        (part,) = plan_parts(
+            landing_file.entity, landing_file.path, NIGHT, "crashed", [WHOLE_FILE], "dead"
+        )
+        header = NPS.strip().split(",")
+        copy_and_check = copy_part(conn, part, header, [body.encode()])
+        conn.execute("insert into raw_files.customer_keys values ('A1')")
+        check_part(conn, part, copy_and_check)
+        assert leftovers(conn) == ([part.name], 1)
+
+        night = ingest(settings, NIGHT, "night-1")
+        assert leftovers(conn) == ([], 0)
+        assert (night["loaded"], night["rows_loaded"], night["rows_quarantined"]) == (2, 2, 1)
+
+
+def leftovers(conn: psycopg.Connection) -> tuple[list[str], int]:
+    """Tables in raw_files that are no partition of raw, and the bad lines noted."""
+    tables = conn.execute(
+        "select c.relname from pg_class c where c.relnamespace = 'raw_files'::regnamespace"
+        " and c.relkind = 'r' and c.relname not in ('bad_lines', 'customer_keys')"
+        " and not exists (select from pg_inherits i where i.inhrelid = c.oid) order by 1"
+    ).fetchall()
+    bad = conn.execute("select count(*) from raw_files.bad_lines").fetchone()[0]
+    return [name for (name,) in tables], bad
 
 
 FIRST, SECOND = date(2026, 2, 27), date(2026, 2, 28)

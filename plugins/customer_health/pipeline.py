@@ -22,6 +22,7 @@ from customer_health.alerts.failed_night import report_failed_night
 from customer_health.alerts.notify import notifiers_for
 from customer_health.alerts.outbox import deliver_pending
 from customer_health.errors import DbtError, FileRejected, IngestError
+from customer_health.ingest.file_partitions import sweep_leftovers
 from customer_health.ingest.landing import discover
 from customer_health.ingest.loader import (
     earliest_date_loaded_since_publish,
@@ -122,6 +123,8 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     errors: list[str] = []
     with connect(settings, autocommit=True) as conn:
         ensure_warehouse_objects(conn, _bi_password(settings))
+        if swept := sweep_leftovers(conn):
+            log.warning("dropped the tables of loads that never finished", tables=swept)
         new_rejections = record_rejected_entries(conn, landing.rejected, run_id)
         errors += [entry.message for entry in new_rejections]
         unchanged = unchanged_since_last_load(conn, files)

@@ -1,4 +1,4 @@
-"""Every DAG imports cleanly, fast, without touching a database, and follows team policy."""
+"""Every DAG imports cleanly, without touching a database, and follows team policy."""
 
 from __future__ import annotations
 
@@ -52,11 +52,6 @@ def test_dags_import_without_errors_or_warnings(dagbag):
     assert dagbag.caught_warnings == []
     assert not dagbag.dag_warnings
     assert "customer_health_nightly" in dagbag.dag_ids
-
-
-def test_dag_files_parse_in_under_a_second(dagbag):
-    for stat in dagbag.dagbag_stats:
-        assert stat.duration.total_seconds() < 1.0, stat
 
 
 def test_every_dag_follows_team_policy(dagbag):
@@ -184,8 +179,9 @@ def test_nightly_schedule_comes_from_the_settings(tmp_path):
     assert " ".join(expression) == "30 3 * * * Europe/Berlin"
 
 
-def test_the_dbt_group_of_a_project_twice_this_size_renders_in_under_a_second(tmp_path):
-    """The manifest keeps parse time flat: every model (and its tests) copied once more."""
+def test_the_dbt_group_of_a_project_twice_this_size_renders_every_model(tmp_path):
+    """Every model (and its tests) copied once more: the group draws them all from the
+    manifest, without running dbt (how long that takes: `make bench-dag-parse`)."""
     manifest = json.loads((PROJECT_HOME / "dbt_project/target/manifest.json").read_text())
     own = {
         key: node
@@ -212,7 +208,6 @@ def test_the_dbt_group_of_a_project_twice_this_size_renders_in_under_a_second(tm
     for name in ("dbt_project.yml", "profiles.yml"):
         (project / name).write_text((PROJECT_HOME / "dbt_project" / name).read_text())
     script = (
-        "import time\n"
         "from dataclasses import replace\n"
         "from pathlib import Path\n"
         "from airflow.sdk import DAG\n"
@@ -220,12 +215,8 @@ def test_the_dbt_group_of_a_project_twice_this_size_renders_in_under_a_second(tm
         "from customer_health.transform.cosmos_group import dbt_task_group\n"
         f"settings = replace(load_settings(), home=Path({str(tmp_path)!r}))\n"
         "with DAG('sized', schedule=None) as dag:\n"
-        "    clock = time.perf_counter()\n"
         "    dbt_task_group(settings, 'cosmos_watcher')\n"
-        "    seconds = time.perf_counter() - clock\n"
-        "models = sum(t.task_id.endswith(('.run', '_run')) for t in dag.tasks)\n"
-        "print(models, seconds)"
+        "print(sum(t.task_id.endswith(('.run', '_run')) for t in dag.tasks))"
     )
-    models, seconds = run_python(script, tmp_path)
-    assert int(models) >= 60
-    assert float(seconds) < 1.0
+    (models,) = run_python(script, tmp_path)
+    assert int(models) == 2 * sum(node["resource_type"] == "model" for node in own.values())

@@ -427,6 +427,27 @@ def drop_parts(conn: psycopg.Connection, parts: Iterable[Part]) -> None:
         )
 
 
+def sweep_leftovers(conn: psycopg.Connection) -> list[str]:
+    """Drop what loads that never finished left in ``raw_files`` (a loader killed between
+    its streams' COPY and the attach): tables that are no partition of ``raw``, and their
+    bad lines. Only safe while no other load runs: the night's ingest calls it under the
+    night lock. Returns the tables dropped."""
+    names = [
+        name
+        for (name,) in conn.execute(
+            "select c.relname from pg_class c where c.relnamespace = %s::regnamespace"
+            " and c.relkind = 'r' and c.relname not in ('bad_lines', 'customer_keys')"
+            " and not exists (select from pg_inherits i where i.inhrelid = c.oid)"
+            " order by 1",
+            [SCHEMA],
+        )
+    ]
+    for name in names:
+        conn.execute(sql.SQL("drop table {}").format(sql.Identifier(SCHEMA, name)))
+    conn.execute(sql.SQL("truncate {}").format(BAD_LINES))
+    return names
+
+
 def byte_range(handle, segment: Segment, chunk: int) -> Iterator[bytes]:
     """The bytes of one segment of an open file."""
     handle.seek(segment.start)
