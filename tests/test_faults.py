@@ -10,7 +10,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -48,14 +49,22 @@ def db(url, env) -> psycopg.Connection:
         yield connection
 
 
-def start_cli(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
+@contextmanager
+def started_cli(env: dict, *args: str) -> Iterator[subprocess.Popen]:
+    """The CLI in a process group of its own, killed on the way out if it still runs,
+    whether the test passed or not."""
+    process = subprocess.Popen(
         [str(BIN / "customer-health"), *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            kill_group(process)
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -137,17 +146,17 @@ def test_a_failed_mart_gate_leaves_analytics_untouched(db, env, url):
 
 def test_killed_during_dbt_leaves_analytics_whole_and_the_next_run_succeeds(db, env, url):
     before = table_checksums(db)
-    process = start_cli(env, "run", "--date", SECOND.isoformat())
-    wait_for(
-        lambda: bool(
-            db.execute(
-                "select 1 from information_schema.tables "
-                "where table_schema like 'analytics\\_build\\_%'"
-            ).fetchone()
-        ),
-        "dbt to start writing marts",
-    )
-    kill_group(process)
+    with started_cli(env, "run", "--date", SECOND.isoformat()) as process:
+        wait_for(
+            lambda: bool(
+                db.execute(
+                    "select 1 from information_schema.tables "
+                    "where table_schema like 'analytics\\_build\\_%'"
+                ).fetchone()
+            ),
+            "dbt to start writing marts",
+        )
+        kill_group(process)
     assert table_checksums(db) == before
     assert bi_can_read(url) > 0
     result = cli(env, "run", "--date", SECOND.isoformat())
@@ -162,17 +171,17 @@ def test_killed_inside_the_publish_transaction_changes_nothing(db, env, url):
     with psycopg.connect(db.info.dsn, password=db.pgconn.password.decode()) as blocker:
         # Holding the publish log makes the publish transaction wait after both renames.
         blocker.execute("lock table ops.publish_log in exclusive mode")
-        process = start_cli(env, "run", "--date", SECOND.isoformat())
-        wait_for(
-            lambda: bool(
-                db.execute(
-                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' "
-                    "and query like 'insert into ops.publish_log%%'"
-                ).fetchone()
-            ),
-            "publish to block inside its transaction",
-        )
-        kill_group(process)
+        with started_cli(env, "run", "--date", SECOND.isoformat()) as process:
+            wait_for(
+                lambda: bool(
+                    db.execute(
+                        "select 1 from pg_stat_activity where wait_event_type = 'Lock' "
+                        "and query like 'insert into ops.publish_log%%'"
+                    ).fetchone()
+                ),
+                "publish to block inside its transaction",
+            )
+            kill_group(process)
         blocker.rollback()
     wait_for(
         lambda: (

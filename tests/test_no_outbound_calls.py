@@ -64,20 +64,21 @@ def outbound(env: dict) -> list[str]:
     return log.read_text().split() if log.exists() else []
 
 
-def test_the_guard_catches_a_lookup(guarded_env):
+def test_the_guard_catches_a_lookup(guarded_env, tmp_path):
+    # A log of its own: the other tests' logs stay empty whatever order they run in.
+    probe_env = {**guarded_env, "OUTBOUND_LOG": str(tmp_path / "outbound.log")}
     probe = subprocess.run(
         [
             sys.executable,
             "-c",
             "import socket\ntry: socket.getaddrinfo('example.org', 443)\nexcept OSError: pass",
         ],
-        env=guarded_env,
+        env=probe_env,
         capture_output=True,
         text=True,
     )
     assert probe.returncode == 0
-    assert outbound(guarded_env) == ["example.org"]
-    Path(guarded_env["OUTBOUND_LOG"]).unlink()
+    assert outbound(probe_env) == ["example.org"]
 
 
 def test_a_night_from_the_cli_makes_no_outbound_call(guarded_env):
