@@ -11,6 +11,7 @@ import yaml
 
 from customer_health.settings import PROJECT_HOME
 from customer_health.transform.dbt import dbt_environment
+from customer_health.warehouse.urls import with_database
 from tests.helpers import dbt
 
 REVENUE_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/_revenue__models.yml"
@@ -18,7 +19,7 @@ REVENUE_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/_revenue__models
 
 def test_dbt_unit_tests_pass(url, scratch_conn):
     """Unit tests need their parents to exist; `run --empty` creates them without data."""
-    scratch_url = url.rsplit("/", 1)[0] + "/" + scratch_conn.info.dbname
+    scratch_url = with_database(url, scratch_conn.info.dbname)
     env = {**os.environ, **dbt_environment(scratch_url, "unit_test_build")}
     for step in (["seed"], ["run", "--empty"]):
         result = dbt(*step, env=env)

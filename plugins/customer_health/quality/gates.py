@@ -12,13 +12,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import structlog
 import yaml
 
 from customer_health.errors import QualityGateError
 from customer_health.settings import Settings, disable_telemetry
+from customer_health.warehouse.urls import sqlalchemy_url
 
 log = structlog.get_logger(__name__)
 
@@ -93,9 +93,7 @@ def _prepare_project(settings: Settings, run_id: str, url: str, schema: str) -> 
 
 def gx_url(url: str, schema: str) -> str:
     """A SQLAlchemy URL for GX whose search_path selects the schema under validation."""
-    separator = "&" if "?" in url else "?"
-    driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    return f"{driver_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    return sqlalchemy_url(url, search_path=schema)
 
 
 def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id: str) -> GateResult:
