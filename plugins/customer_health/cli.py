@@ -26,11 +26,13 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="Start, stop and connect to the warehouse.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Landing contracts.", no_args_is_help=True)
+expectations_app = typer.Typer(help="The GX suites.", no_args_is_help=True)
 publish_app = typer.Typer(help="The published schema BI reads.", no_args_is_help=True)
 airflow_app = typer.Typer(help="A local Airflow deployment to look at.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(airflow_app, name="airflow")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(expectations_app, name="expectations")
 app.add_typer(publish_app, name="publish")
 
 
@@ -312,6 +314,17 @@ def write_docs() -> None:
     for path in write_sources(load_settings().dbt_project_dir):
         typer.echo(f"wrote {path}")
     typer.echo("\nREADME contract table:\n" + markdown_table())
+
+
+@expectations_app.command("write-raw")
+def write_raw() -> None:
+    """Regenerate expectations/expectations/raw_*.json from the landing contracts, with the
+    default freshness window (each run's copy uses RAW_FRESHNESS_DAYS)."""
+    from customer_health.quality.raw_suites import write_raw_suites
+    from customer_health.settings import RAW_FRESHNESS_DAYS
+
+    for path in write_raw_suites(load_settings().gx_dir, RAW_FRESHNESS_DAYS):
+        typer.echo(f"wrote {path}")
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 Suites, validation definitions and checkpoints are files under ``expectations/``. Each run
 validates from its own copy of that project under ``REPORTS_DIR/<run>/gx``, so concurrent
-runs share no mutable GX state and every run keeps its own Data Docs. The connection
+runs share no mutable GX state and every run keeps its own Data Docs; the copy's raw suites
+are generated from the contracts with the run's settings (see ``raw_suites``). The connection
 reaches GX through the copy's ``config_variables.yml`` (``GX_WAREHOUSE_URL``), whose
 ``search_path`` points the schema-less table assets at the schema being validated.
 """
@@ -17,6 +18,7 @@ import structlog
 import yaml
 
 from customer_health.errors import QualityGateError
+from customer_health.quality.raw_suites import write_raw_suites
 from customer_health.settings import Settings, disable_telemetry
 from customer_health.warehouse.urls import sqlalchemy_url
 
@@ -84,6 +86,7 @@ def _prepare_project(settings: Settings, run_id: str, url: str, schema: str) -> 
     if project.exists():
         shutil.rmtree(project)
     shutil.copytree(settings.gx_dir, project, ignore=shutil.ignore_patterns("uncommitted"))
+    write_raw_suites(project, settings.raw_freshness_days)
     (project / "uncommitted").mkdir()
     variables = project / "uncommitted" / "config_variables.yml"
     variables.write_text(yaml.safe_dump({"GX_WAREHOUSE_URL": gx_url(url, schema)}))
