@@ -100,7 +100,7 @@ def contract_expectations(entity: Entity) -> list[dict]:
 def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
     """The rules of the load: raw holds what the ledger says it loaded, and the entity's
     files keep arriving. Freshness comes from the ledger, which also records files without
-    rows (most days' products file is only a header)."""
+    rows (most days' products file is only a header); an entity without a row is stale."""
     suite, name = suite_name(entity), _literal(entity.name)
     loaded_files = (
         "select distinct on (file_path) file_path, rows_loaded from ops.load_ledger"
@@ -129,10 +129,11 @@ def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
                     f" where entity = {name} and status = 'loaded'"
                     f" having max(logical_date) < (select max(logical_date) - {freshness_days:d}"
                     " from ops.load_ledger where status = 'loaded')"
+                    " or not exists (select from {batch})"
                 )
             },
-            f"Fresh: a file of this entity landed within {freshness_days:d} days"
-            " of the newest landing file",
+            f"Fresh: raw has rows, and a file of this entity landed within {freshness_days:d}"
+            " days of the newest landing file",
         ),
     ]
 
