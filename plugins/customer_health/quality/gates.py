@@ -4,8 +4,9 @@ Suites, validation definitions and checkpoints are files under ``expectations/``
 validates from its own copy of that project under ``REPORTS_DIR/<run>/gx``, so concurrent
 runs share no mutable GX state and every run keeps its own Data Docs; the copy's raw suites
 are generated from the contracts with the run's settings (see ``raw_suites``). The connection
-reaches GX through the copy's ``config_variables.yml`` (``GX_WAREHOUSE_URL``), whose
-``search_path`` points the schema-less table assets at the schema being validated.
+reaches GX in memory, as the runtime value of ``${GX_WAREHOUSE_URL}``, never in a file of the
+run's folder; its ``search_path`` points the schema-less table assets at the schema being
+validated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
-import yaml
 
 from customer_health.errors import QualityGateError
 from customer_health.quality.raw_suites import write_raw_suites
@@ -81,16 +81,12 @@ def latest_data_docs(settings: Settings) -> Path | None:
     return found[-1] if found else None
 
 
-def _prepare_project(settings: Settings, run_id: str, url: str, schema: str) -> Path:
+def _prepare_project(settings: Settings, run_id: str) -> Path:
     project = run_project_dir(settings, run_id)
     if project.exists():
         shutil.rmtree(project)
     shutil.copytree(settings.gx_dir, project, ignore=shutil.ignore_patterns("uncommitted"))
     write_raw_suites(project, settings.raw_freshness_days)
-    (project / "uncommitted").mkdir()
-    variables = project / "uncommitted" / "config_variables.yml"
-    variables.write_text(yaml.safe_dump({"GX_WAREHOUSE_URL": gx_url(url, schema)}))
-    variables.chmod(0o600)
     return project
 
 
@@ -103,8 +99,12 @@ def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id:
     disable_telemetry()
     import great_expectations as gx
 
-    project = _prepare_project(settings, f"{run_id}-{checkpoint}", url, schema)
-    context = gx.get_context(mode="file", context_root_dir=str(project))
+    project = _prepare_project(settings, f"{run_id}-{checkpoint}")
+    context = gx.get_context(
+        mode="file",
+        context_root_dir=str(project),
+        runtime_environment={"GX_WAREHOUSE_URL": gx_url(url, schema)},
+    )
     result = context.checkpoints.get(checkpoint).run()
     outcomes = [
         _outcome(run.suite_name, check)
