@@ -100,11 +100,24 @@ def generate(
     )
 
 
+VerboseOption = Annotated[bool, typer.Option("--verbose", help="show dbt's log as it runs")]
+
+
+def _dbt_log(verbose: bool) -> None:
+    """dbt logs every node to stdout; a person at the terminal gets progress bars and the
+    summary instead, unless asked (DBT_QUIET is dbt's own switch; task logs keep the log)."""
+    os.environ["DBT_QUIET"] = "false" if verbose else "true"
+
+
 @app.command()
-def run(date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM-DD")]) -> None:
+def run(
+    date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM-DD")],
+    verbose: VerboseOption = False,
+) -> None:
     """Run one night end to end: ingest, raw gate, dbt build, mart gate, publish, summary."""
     from customer_health.pipeline import run_night
 
+    _dbt_log(verbose)
     settings = load_settings()
     with reported_failures():
         result = run_night(settings, date.fromisoformat(date_))
@@ -121,10 +134,12 @@ def run(date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM
 def backfill(
     start: Annotated[str, typer.Option(help="first logical date")],
     end: Annotated[str, typer.Option(help="last logical date (inclusive)")],
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the nights from START to END in order; stops at the first failure."""
     from customer_health.pipeline import run_night
 
+    _dbt_log(verbose)
     settings = load_settings()
     day, last = date.fromisoformat(start), date.fromisoformat(end)
     while day <= last:
