@@ -3,6 +3,7 @@ and the README's worked example is the one those unit tests check."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from decimal import Decimal
@@ -58,3 +59,22 @@ def test_readme_worked_example_matches_the_unit_test():
     assert f"NRR = {end:,} ÷ {start:,} = **{nrr:.2%}**" in readme
     assert f"= **{grr:.2%}**" in readme
     assert f"= **{expected['quick_ratio']}**" in readme
+
+
+def test_a_var_that_is_not_a_date_never_reaches_sql(url, scratch_conn):
+    """The night's date reaches dbt as a var; the models quote it only after parsing it."""
+    env = {**os.environ, **dbt_environment(with_database(url, scratch_conn.info.dbname), "x")}
+    night = "2026-11-26' or true --"
+    result = dbt(
+        "compile",
+        "--select",
+        "stg_nps__responses",
+        "--vars",
+        json.dumps({"as_of_date": night}),
+        env=env,
+    )
+    # 2: dbt stops while compiling the project, before any SQL runs.
+    assert (result.returncode, f"Invalid isoformat string: {night!r}" in result.stdout) == (
+        2,
+        True,
+    ), result.stdout[-3000:]
