@@ -34,6 +34,7 @@ from customer_health.ingest.loader import load_file
 from customer_health.settings import load_settings
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import warehouse_url
+from customer_health.warehouse.urls import sqlalchemy_url
 
 DAY = date(2026, 11, 26)
 CUSTOMERS = 1000
@@ -164,7 +165,7 @@ def method_pandas(url: str, path: Path) -> None:
     from sqlalchemy import create_engine
 
     frame = pd.read_csv(path, parse_dates=["occurred_at"])
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = create_engine(sqlalchemy_url(url))
     frame.to_sql(
         "events_typed",
         engine,

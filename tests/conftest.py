@@ -19,6 +19,7 @@ from customer_health.settings import PROJECT_HOME, Settings, disable_telemetry, 
 from customer_health.synthetic.generator import GenerationSummary, generate
 from customer_health.warehouse import embedded
 from customer_health.warehouse.connection import drop_database, warehouse_url
+from customer_health.warehouse.urls import with_database
 from tests.helpers import BIN, FIXTURE_FILES, NIGHT, TEST_DATA, airflow_dags_test
 
 
@@ -124,7 +125,7 @@ def scratch_conn(url: str, request: pytest.FixtureRequest) -> Iterator[psycopg.C
     with psycopg.connect(url, autocommit=True) as admin:
         drop_database(admin, name)
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    scratch_url = url.rsplit("/", 1)[0] + "/" + name
+    scratch_url = with_database(url, name)
     with psycopg.connect(scratch_url, autocommit=True) as connection:
         ensure_warehouse_objects(connection, None)
         yield connection

@@ -18,6 +18,7 @@ from psycopg import sql
 from customer_health.settings import PROJECT_HOME
 from customer_health.synthetic.generator import GeneratorConfig
 from customer_health.warehouse.connection import drop_database
+from customer_health.warehouse.urls import with_database
 
 NIGHT = date(2026, 11, 26)
 TEST_DATA = GeneratorConfig(scale_factor=0.01, days=365, end_date=NIGHT, seed=7, bad_row_rate=0.001)
@@ -71,7 +72,7 @@ def fresh_database(url: str, name: str) -> str:
     with psycopg.connect(url, autocommit=True) as admin:
         drop_database(admin, name)
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return url.rsplit("/", 1)[0] + "/" + name
+    return with_database(url, name)
 
 
 def airflow_dags_test(env: dict, night: date) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@ and the README's worked example is the one those unit tests check."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from decimal import Decimal
@@ -11,6 +12,7 @@ import yaml
 
 from customer_health.settings import PROJECT_HOME
 from customer_health.transform.dbt import dbt_environment
+from customer_health.warehouse.urls import with_database
 from tests.helpers import dbt
 
 REVENUE_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/_revenue__models.yml"
@@ -18,7 +20,7 @@ REVENUE_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/_revenue__models
 
 def test_dbt_unit_tests_pass(url, scratch_conn):
     """Unit tests need their parents to exist; `run --empty` creates them without data."""
-    scratch_url = url.rsplit("/", 1)[0] + "/" + scratch_conn.info.dbname
+    scratch_url = with_database(url, scratch_conn.info.dbname)
     env = {**os.environ, **dbt_environment(scratch_url, "unit_test_build")}
     for step in (["seed"], ["run", "--empty"]):
         result = dbt(*step, env=env)
@@ -57,3 +59,22 @@ def test_readme_worked_example_matches_the_unit_test():
     assert f"NRR = {end:,} ÷ {start:,} = **{nrr:.2%}**" in readme
     assert f"= **{grr:.2%}**" in readme
     assert f"= **{expected['quick_ratio']}**" in readme
+
+
+def test_a_var_that_is_not_a_date_never_reaches_sql(url, scratch_conn):
+    """The night's date reaches dbt as a var; the models quote it only after parsing it."""
+    env = {**os.environ, **dbt_environment(with_database(url, scratch_conn.info.dbname), "x")}
+    night = "2026-11-26' or true --"
+    result = dbt(
+        "compile",
+        "--select",
+        "stg_nps__responses",
+        "--vars",
+        json.dumps({"as_of_date": night}),
+        env=env,
+    )
+    # 2: dbt stops while compiling the project, before any SQL runs.
+    assert (result.returncode, f"Invalid isoformat string: {night!r}" in result.stdout) == (
+        2,
+        True,
+    ), result.stdout[-3000:]

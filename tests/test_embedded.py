@@ -1,9 +1,13 @@
-"""The embedded warehouse keeps its generated secrets private and stable."""
+"""The embedded warehouse keeps its generated secrets private and stable, and its URLs whole."""
 
 from __future__ import annotations
 
 import stat
 
+import psycopg
+
+from customer_health.settings import load_settings
+from customer_health.warehouse.connection import drop_database, warehouse_url
 from customer_health.warehouse.embedded import EmbeddedServer
 
 
@@ -13,3 +17,15 @@ def test_bi_password_is_generated_once_and_readable_only_by_its_owner(tmp_path):
     assert len(first) >= 20
     assert server.bi_password() == first
     assert stat.S_IMODE(server.bi_password_file.stat().st_mode) == 0o600
+
+
+def test_a_database_name_cannot_redirect_the_superuser_login(settings, monkeypatch):
+    """The name is one part of the URL: its `?host=` stays in the name, so the login goes
+    to the embedded server and that database is created there."""
+    odd = "x?host=127.0.0.2&port=1"
+    monkeypatch.setenv("WAREHOUSE_DATABASE", odd)
+    with psycopg.connect(warehouse_url(load_settings())) as conn:
+        reached = (conn.info.host, conn.info.port, conn.info.dbname)
+    assert reached == ("127.0.0.1", settings.embedded_port, odd)
+    with psycopg.connect(warehouse_url(settings), autocommit=True) as admin:
+        drop_database(admin, odd)

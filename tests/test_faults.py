@@ -20,6 +20,7 @@ import pytest
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.warehouse.connection import drop_database
+from customer_health.warehouse.urls import with_database
 from tests.helpers import BIN, cli, table_checksums
 
 FIRST, SECOND = date(2026, 10, 30), date(2026, 10, 31)
@@ -45,7 +46,7 @@ def env(url, tmp_path_factory) -> dict:
 def db(url, env) -> psycopg.Connection:
     first = cli(env, "run", "--date", FIRST.isoformat())
     assert first.returncode == 0, first.stderr[-3000:]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/faults", autocommit=True) as connection:
+    with psycopg.connect(with_database(url, "faults"), autocommit=True) as connection:
         yield connection
 
 
@@ -100,7 +101,7 @@ def published_nights(db: psycopg.Connection) -> list[date]:
 
 
 def bi_can_read(url: str) -> int:
-    params = psycopg.conninfo.conninfo_to_dict(url.rsplit("/", 1)[0] + "/faults")
+    params = psycopg.conninfo.conninfo_to_dict(with_database(url, "faults"))
     params.update(user="bi_reader", password=os.environ["BI_READER_PASSWORD"])
     with psycopg.connect(**params) as bi:
         return bi.execute("select count(*) from analytics.fct_mrr").fetchone()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 import yaml
 
 from customer_health.ingest.contract_docs import markdown_table, source_yaml_paths, sources_yaml
-from customer_health.settings import PROJECT_HOME
+from customer_health.ingest.contracts import ENTITIES
+from customer_health.quality.raw_suites import raw_suite, render, suite_id, suite_path
+from customer_health.settings import PROJECT_HOME, RAW_FRESHNESS_DAYS
 
 
 def test_dbt_source_yaml_matches_the_landing_contracts():
@@ -24,6 +27,21 @@ def test_readme_documents_the_landing_contracts():
     assert markdown_table() in (PROJECT_HOME / "README.md").read_text(), (
         "README contract table is stale: run `customer-health contracts write-docs`"
     )
+
+
+def test_raw_suites_are_the_ones_the_contracts_generate():
+    """Every raw suite on disk, byte for byte, and no raw suite the contracts do not make;
+    the raw validation definitions point at the generated suites."""
+    gx = PROJECT_HOME / "expectations"
+    on_disk = {p.name for p in (gx / "expectations").glob("raw_*.json")}
+    assert on_disk == {suite_path(gx, entity).name for entity in ENTITIES}
+    for entity in ENTITIES:
+        path = suite_path(gx, entity)
+        assert path.read_text() == render(raw_suite(entity, RAW_FRESHNESS_DAYS)), (
+            f"{path} is stale: run `customer-health expectations write-raw`"
+        )
+        definition = json.loads((gx / "validation_definitions" / path.name).read_text())
+        assert definition["suite"] == {"id": suite_id(entity), "name": f"raw_{entity.name}"}
 
 
 def test_docker_compose_is_valid_against_the_compose_spec():

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from customer_health.errors import QualityGateError
 from customer_health.pipeline import validate_marts, validate_raw
-from customer_health.quality.gates import latest_data_docs
+from customer_health.quality.gates import latest_data_docs, run_project_dir
 from customer_health.settings import load_settings
 from tests.helpers import table_checksums
 
@@ -52,3 +53,23 @@ def test_mart_gate_names_the_failing_expectation(conn, published_night):
     assert "dim_customer_health.health_score" in message and "150" in message
     assert table_checksums(conn) == published_before
     conn.execute(f'drop schema "{build}" cascade')
+
+
+def test_gates_print_no_gx_warnings(settings, published_night, capfd):
+    """Every unexpected-rows query reads its batch: GX prints a warning for each one that does
+    not, each time it builds the expectation (dozens of lines a night)."""
+    capfd.readouterr()
+    validate_raw(settings, "test-quiet-raw-gate")
+    validate_marts(settings, settings.publish_schema, "test-quiet-mart-gate")
+    out, err = capfd.readouterr()
+    assert (out + err).count("should contain the {batch} parameter") == 0
+
+
+def test_a_gate_run_leaves_no_secret_in_its_folder(settings, url, published_night):
+    """The run's GX folder (suites, results, Data Docs) is kept; the password is not in it."""
+    summary = validate_raw(settings, "test-no-secret")
+    password = make_url(url).password
+    run_folder = run_project_dir(settings, "test-no-secret-raw_gate")
+    files = [path for path in run_folder.rglob("*") if path.is_file()]
+    assert summary["success"] and files
+    assert [path for path in files if password.encode() in path.read_bytes()] == []

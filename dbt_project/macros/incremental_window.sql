@@ -11,7 +11,7 @@
         as_of_date() ~ " - " ~ var("late_data_lookback_days"),
     ] -%}
     {%- if var("reprocess_from", none) -%}
-        {%- do earliest_candidates.append("date '" ~ var("reprocess_from") ~ "'") -%}
+        {%- do earliest_candidates.append(date_literal(var("reprocess_from"))) -%}
     {%- endif -%}
     {%- set query -%}
         select least({{ earliest_candidates | join(", ") }}) from {{ this }}
@@ -25,6 +25,6 @@
     {%- set window_start = incremental_window_start(date_column) -%}
     {%- if window_start is not none -%}
         delete from {{ this }}
-        where {{ date_column }} between date '{{ window_start }}' and {{ as_of_date() }}
+        where {{ date_column }} between {{ date_literal(window_start) }} and {{ as_of_date() }}
     {%- endif -%}
 {%- endmacro %}

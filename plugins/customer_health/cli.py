@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -24,11 +26,13 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="Start, stop and connect to the warehouse.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Landing contracts.", no_args_is_help=True)
+expectations_app = typer.Typer(help="The GX suites.", no_args_is_help=True)
 publish_app = typer.Typer(help="The published schema BI reads.", no_args_is_help=True)
 airflow_app = typer.Typer(help="A local Airflow deployment to look at.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(airflow_app, name="airflow")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(expectations_app, name="expectations")
 app.add_typer(publish_app, name="publish")
 
 
@@ -38,11 +42,29 @@ def main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = 
 
     disable_telemetry()
     configure_logging(log_level)
+    # Every command reads the settings: a bad value stops here with its name, whatever ran.
+    with reported_failures():
+        load_settings()
 
 
 def _fail(error: Exception) -> None:
     typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
+
+
+@contextmanager
+def reported_failures() -> Iterator[None]:
+    """Failures a person must act on (a bad setting, a failed night, a warehouse that does
+    not answer) print one line and exit 1; anything else is a bug and keeps its traceback."""
+    import psycopg
+
+    try:
+        yield
+    except PipelineError as error:
+        _fail(error)
+    except psycopg.OperationalError as error:
+        reason = str(error).strip().splitlines()[0]
+        _fail(RuntimeError(f"the warehouse did not answer: {reason}"))
 
 
 @app.command()
@@ -78,16 +100,27 @@ def generate(
     )
 
 
+VerboseOption = Annotated[bool, typer.Option("--verbose", help="show dbt's log as it runs")]
+
+
+def _dbt_log(verbose: bool) -> None:
+    """dbt logs every node to stdout; a person at the terminal gets progress bars and the
+    summary instead, unless asked (DBT_QUIET is dbt's own switch; task logs keep the log)."""
+    os.environ["DBT_QUIET"] = "false" if verbose else "true"
+
+
 @app.command()
-def run(date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM-DD")]) -> None:
+def run(
+    date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM-DD")],
+    verbose: VerboseOption = False,
+) -> None:
     """Run one night end to end: ingest, raw gate, dbt build, mart gate, publish, summary."""
     from customer_health.pipeline import run_night
 
+    _dbt_log(verbose)
     settings = load_settings()
-    try:
+    with reported_failures():
         result = run_night(settings, date.fromisoformat(date_))
-    except PipelineError as error:
-        _fail(error)
     ingested, published = result["ingest"], result["publish"]
     typer.echo(
         f"\nrun {result['run_id']}: loaded {ingested['loaded']} file(s) "
@@ -101,17 +134,17 @@ def run(date_: Annotated[str, typer.Option("--date", help="logical date, YYYY-MM
 def backfill(
     start: Annotated[str, typer.Option(help="first logical date")],
     end: Annotated[str, typer.Option(help="last logical date (inclusive)")],
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the nights from START to END in order; stops at the first failure."""
     from customer_health.pipeline import run_night
 
+    _dbt_log(verbose)
     settings = load_settings()
     day, last = date.fromisoformat(start), date.fromisoformat(end)
     while day <= last:
-        try:
+        with reported_failures():
             result = run_night(settings, day)
-        except PipelineError as error:
-            _fail(error)
         typer.echo(f"{day}: published {result['publish']['row_counts']}")
         day += timedelta(days=1)
 
@@ -126,7 +159,8 @@ def summary(
 
     settings = load_settings()
     docs = latest_data_docs(settings)
-    result = summarize(settings, str(docs) if docs else None)
+    with reported_failures():
+        result = summarize(settings, str(docs) if docs else None)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
@@ -138,6 +172,7 @@ def _print_summary(settings, result: dict) -> None:
 
     from customer_health.warehouse import embedded
     from customer_health.warehouse.connection import warehouse_url
+    from customer_health.warehouse.urls import postgres_url
 
     typer.echo(
         f"\nPublished schema {result['published_schema']!r} (night of {result['logical_date']}):"
@@ -157,12 +192,12 @@ def _print_summary(settings, result: dict) -> None:
         if settings.bi_reader_password or settings.warehouse_url
         else f"in {embedded.server_for(settings).bi_password_file}"
     )
+    bi_url = postgres_url("bi_reader", None, parts["host"], int(parts["port"]), parts["dbname"])
     typer.echo(
         "\nConnect a BI tool (read-only, sees the published schema only):\n"
         f"  host {parts.get('host')}  port {parts.get('port')}  database {parts.get('dbname')}  "
         f"user bi_reader  password {password_hint}\n"
-        f"  e.g. psql 'postgresql://bi_reader@{parts.get('host')}:{parts.get('port')}/"
-        f"{parts.get('dbname')}' "
+        f"  e.g. psql '{bi_url}' "
         f"-c 'select * from {result['published_schema']}.dim_customer_health'"
     )
 
@@ -172,7 +207,9 @@ def status(limit: Annotated[int, typer.Option(help="how many runs")] = 10) -> No
     """Print the last runs: night, outcome, rows loaded and quarantined, time per step."""
     from customer_health.run_log import recent_runs
 
-    for run in recent_runs(load_settings(), limit):
+    with reported_failures():
+        runs = recent_runs(load_settings(), limit)
+    for run in runs:
         stages = run["stages"]
         ingest = stages.get("ingest", {})
         seconds = "  ".join(
@@ -191,8 +228,9 @@ def status(limit: Annotated[int, typer.Option(help="how many runs")] = 10) -> No
 def warehouse_start() -> None:
     """Start the embedded PostgreSQL (initialised on first use) and print its URL."""
     from customer_health.warehouse.connection import warehouse_url
+    from customer_health.warehouse.urls import redacted
 
-    typer.echo(_redacted(warehouse_url(load_settings())))
+    typer.echo(redacted(warehouse_url(load_settings())))
 
 
 @warehouse_app.command("stop")
@@ -213,9 +251,10 @@ def warehouse_url_command(
 ) -> None:
     """Print the warehouse connection URL (password hidden unless asked)."""
     from customer_health.warehouse.connection import warehouse_url
+    from customer_health.warehouse.urls import redacted
 
     url = warehouse_url(load_settings())
-    typer.echo(url if show_password else _redacted(url))
+    typer.echo(url if show_password else redacted(url))
 
 
 @warehouse_app.command("psql")
@@ -238,11 +277,8 @@ def publish_rollback() -> None:
     from customer_health.warehouse.connection import connect
 
     settings = load_settings()
-    try:
-        with connect(settings, autocommit=True) as conn:
-            result = rollback(conn, settings, f"rollback__{datetime.now(UTC):%Y%m%dT%H%M%S}")
-    except PipelineError as error:
-        _fail(error)
+    with reported_failures(), connect(settings, autocommit=True) as conn:
+        result = rollback(conn, settings, f"rollback__{datetime.now(UTC):%Y%m%dT%H%M%S}")
     typer.echo(
         f"restored {result.schema} from its newest backup "
         f"({sum(result.row_counts.values()):,} rows); the replaced tables are kept as "
@@ -295,24 +331,22 @@ def write_docs() -> None:
     typer.echo("\nREADME contract table:\n" + markdown_table())
 
 
+@expectations_app.command("write-raw")
+def write_raw() -> None:
+    """Regenerate expectations/expectations/raw_*.json from the landing contracts, with the
+    default freshness window (each run's copy uses RAW_FRESHNESS_DAYS)."""
+    from customer_health.quality.raw_suites import write_raw_suites
+    from customer_health.settings import RAW_FRESHNESS_DAYS
+
+    for path in write_raw_suites(load_settings().gx_dir, RAW_FRESHNESS_DAYS):
+        typer.echo(f"wrote {path}")
+
+
 @app.command()
 def manifest() -> None:
     """Write dbt_project/target/manifest.json, which the Airflow dbt task group is drawn from."""
     from customer_health.transform.dbt import write_manifest
 
-    try:
+    with reported_failures():
         path = write_manifest(load_settings())
-    except PipelineError as error:
-        _fail(error)
     typer.echo(f"wrote {path}")
-
-
-def _redacted(url: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict
-
-    parts = conninfo_to_dict(url)
-    secret = ":****" if parts.get("password") else ""
-    return (
-        f"postgresql://{parts.get('user', '')}{secret}@{parts.get('host', '')}:"
-        f"{parts.get('port', 5432)}/{parts.get('dbname', '')}"
-    )

@@ -48,3 +48,7 @@ class WarehouseError(PipelineError):
 
 class NightLockTimeout(PipelineError):
     """Another night held the warehouse longer than this run would wait; nothing was changed."""
+
+
+class SettingsError(PipelineError):
+    """An environment variable has a value the pipeline cannot use; the message names both."""

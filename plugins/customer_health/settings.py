@@ -8,8 +8,12 @@ and ``LANDING_PATH`` instead. The README documents each variable.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from customer_health.errors import SettingsError
 
 PROJECT_HOME = Path(__file__).resolve().parents[2]
 
@@ -30,9 +34,66 @@ def disable_telemetry() -> None:
         os.environ.setdefault(name, value)
 
 
+# How the nightly DAG runs dbt: one `build` task, or a task per model (see cosmos_group).
+EXECUTION_MODES = ("single", "cosmos_local", "cosmos_watcher")
+# How many days a source may lag the newest landing file before the raw gate fails.
+RAW_FRESHNESS_DAYS = 3
+# A plain lower-case identifier: dbt's catalog queries and the swap's names need no quoting.
+PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+# PostgreSQL truncates longer names; these suffixes are added to the two schema settings.
+MAX_IDENTIFIER = 63
+BUILD_SCHEMA_SUFFIX = len("_20261126_0123abcd")
+BACKUP_SCHEMA_SUFFIX = len("_backup_20261126020000123456")
+
+
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser().resolve() if value else default
+
+
+def _number(name: str, default: str, kind: type, low: float, high: float | None = None):
+    """A numeric variable within its range; a SettingsError naming it otherwise."""
+    text = os.environ.get(name, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise SettingsError(f"{name}={text!r} is not {what}") from None
+    if value != value or value < low or (high is not None and value > high):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise SettingsError(f"{name}={text!r} is out of range: it must be {bounds}")
+    return value
+
+
+def _identifier(name: str, default: str, suffix: int) -> str:
+    """A schema name (or prefix) that stays a plain identifier with what the pipeline adds."""
+    value = os.environ.get(name, default)
+    if not PLAIN_IDENTIFIER.fullmatch(value):
+        raise SettingsError(
+            f"{name}={value!r} is not a plain lower-case identifier "
+            "(letters a-z, digits and _, not starting with a digit)"
+        )
+    if len(value) + suffix > MAX_IDENTIFIER:
+        raise SettingsError(
+            f"{name}={value!r} is too long: at most {MAX_IDENTIFIER - suffix} characters"
+        )
+    return value
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default)
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _timezone(name: str, default: str) -> str:
+    value = os.environ.get(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name}={value!r} is not a time zone such as Europe/Berlin") from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -61,6 +122,7 @@ class Settings:
     night_lock_wait_seconds: float
     night_lock_ttl_seconds: float
     retry_delay_seconds: float
+    raw_freshness_days: int
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -76,33 +138,37 @@ def _schedule(value: str) -> str | None:
 
 
 def load_settings() -> Settings:
+    """Read and check every variable now, so a typo fails with its name, not a traceback later."""
     home = _env_path("CUSTOMER_HEALTH_HOME", PROJECT_HOME)
     return Settings(
         home=home,
         warehouse_url=os.environ.get("WAREHOUSE_URL") or None,
         embedded_dir=_env_path("EMBEDDED_WAREHOUSE_DIR", home / ".warehouse"),
-        embedded_port=int(os.environ.get("EMBEDDED_WAREHOUSE_PORT", "54329")),
+        embedded_port=_number("EMBEDDED_WAREHOUSE_PORT", "54329", int, 1, 65535),
         database=os.environ.get("WAREHOUSE_DATABASE", "customer_health"),
         landing_path=os.environ.get("LANDING_PATH", str(home / "data" / "landing")),
-        publish_schema=os.environ.get("PUBLISH_SCHEMA", "analytics"),
-        build_schema_prefix=os.environ.get("BUILD_SCHEMA_PREFIX", "analytics_build"),
-        backups_to_keep=int(os.environ.get("PUBLISH_BACKUPS_TO_KEEP", "3")),
-        quarantine_threshold=float(os.environ.get("QUARANTINE_THRESHOLD", "0.01")),
-        quarantine_tolerated_rows=int(os.environ.get("QUARANTINE_TOLERATED_ROWS", "10")),
+        publish_schema=_identifier("PUBLISH_SCHEMA", "analytics", BACKUP_SCHEMA_SUFFIX),
+        build_schema_prefix=_identifier(
+            "BUILD_SCHEMA_PREFIX", "analytics_build", BUILD_SCHEMA_SUFFIX
+        ),
+        backups_to_keep=_number("PUBLISH_BACKUPS_TO_KEEP", "3", int, 0),
+        quarantine_threshold=_number("QUARANTINE_THRESHOLD", "0.01", float, 0, 1),
+        quarantine_tolerated_rows=_number("QUARANTINE_TOLERATED_ROWS", "10", int, 0),
         bi_reader_password=os.environ.get("BI_READER_PASSWORD") or None,
         lock_timeout=os.environ.get("PUBLISH_LOCK_TIMEOUT", "30s"),
         # "none": runs only when triggered (by a person, the REST API or another system).
         schedule=_schedule(os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *")),
-        timezone=os.environ.get("NIGHTLY_TIMEZONE", "UTC"),
-        catchup=os.environ.get("NIGHTLY_CATCHUP", "false").lower() == "true",
+        timezone=_timezone("NIGHTLY_TIMEZONE", "UTC"),
+        catchup=_choice("NIGHTLY_CATCHUP", "false", ("true", "false")) == "true",
         reports_dir=_env_path("REPORTS_DIR", home / "data" / "reports"),
         alert_webhook_url=os.environ.get("ALERT_WEBHOOK_URL") or None,
         alert_email_to=os.environ.get("ALERT_EMAIL_TO") or None,
         alert_smtp_conn_id=os.environ.get("ALERT_SMTP_CONN_ID", "smtp_default"),
-        dbt_execution_mode=os.environ.get("DBT_EXECUTION_MODE", "cosmos_watcher"),
-        night_lock_wait_seconds=float(os.environ.get("NIGHT_LOCK_WAIT_SECONDS", "3600")),
-        night_lock_ttl_seconds=float(os.environ.get("NIGHT_LOCK_TTL_SECONDS", "1800")),
+        dbt_execution_mode=_choice("DBT_EXECUTION_MODE", "cosmos_watcher", EXECUTION_MODES),
+        night_lock_wait_seconds=_number("NIGHT_LOCK_WAIT_SECONDS", "3600", float, 0),
+        night_lock_ttl_seconds=_number("NIGHT_LOCK_TTL_SECONDS", "1800", float, 1),
         # First wait before a task retries after a transient failure (a lost worker, a lost
         # connection); doubles on each further try.
-        retry_delay_seconds=float(os.environ.get("TASK_RETRY_DELAY_SECONDS", "120")),
+        retry_delay_seconds=_number("TASK_RETRY_DELAY_SECONDS", "120", float, 0),
+        raw_freshness_days=_number("RAW_FRESHNESS_DAYS", str(RAW_FRESHNESS_DAYS), int, 0),
     )

@@ -12,6 +12,7 @@ import pytest
 from customer_health.deployment import local
 from customer_health.deployment.rest import AirflowApi
 from customer_health.settings import load_settings
+from customer_health.warehouse.urls import with_database
 from tests.helpers import capture_webhooks, fresh_database
 
 DAG = "customer_health_nightly"
@@ -26,7 +27,7 @@ def webhook():
 @contextmanager
 def warehouse_db(url: str, name: str) -> Iterator[psycopg.Connection]:
     """A connection to the warehouse database of deployment ``name``."""
-    with psycopg.connect(url.rsplit("/", 1)[0] + f"/deploy_{name}", autocommit=True) as conn:
+    with psycopg.connect(with_database(url, f"deploy_{name}"), autocommit=True) as conn:
         yield conn
 
 

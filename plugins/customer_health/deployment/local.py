@@ -28,6 +28,7 @@ from psycopg import sql
 
 from customer_health.settings import PROJECT_HOME, TELEMETRY_OFF, Settings
 from customer_health.warehouse.connection import warehouse_url
+from customer_health.warehouse.urls import sqlalchemy_url, with_database
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN = "admin"
@@ -55,13 +56,12 @@ class Deployment:
 
 def metadata_url(settings: Settings, database: str) -> str:
     """A metadata database on the warehouse's server, created if missing (SQLAlchemy URL)."""
-    admin_url = warehouse_url(settings).rsplit("/", 1)[0] + "/postgres"
+    admin_url = with_database(warehouse_url(settings), "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone()
         if not exists:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-    url = admin_url.rsplit("/", 1)[0] + "/" + database
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return sqlalchemy_url(with_database(admin_url, database))
 
 
 def airflow_environment(

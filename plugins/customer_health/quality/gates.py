@@ -2,9 +2,11 @@
 
 Suites, validation definitions and checkpoints are files under ``expectations/``. Each run
 validates from its own copy of that project under ``REPORTS_DIR/<run>/gx``, so concurrent
-runs share no mutable GX state and every run keeps its own Data Docs. The connection
-reaches GX through the copy's ``config_variables.yml`` (``GX_WAREHOUSE_URL``), whose
-``search_path`` points the schema-less table assets at the schema being validated.
+runs share no mutable GX state and every run keeps its own Data Docs; the copy's raw suites
+are generated from the contracts with the run's settings (see ``raw_suites``). The connection
+reaches GX in memory, as the runtime value of ``${GX_WAREHOUSE_URL}``, never in a file of the
+run's folder; its ``search_path`` points the schema-less table assets at the schema being
+validated.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import structlog
-import yaml
 
 from customer_health.errors import QualityGateError
+from customer_health.quality.raw_suites import write_raw_suites
 from customer_health.settings import Settings, disable_telemetry
+from customer_health.warehouse.urls import sqlalchemy_url
 
 log = structlog.get_logger(__name__)
 
@@ -79,31 +81,30 @@ def latest_data_docs(settings: Settings) -> Path | None:
     return found[-1] if found else None
 
 
-def _prepare_project(settings: Settings, run_id: str, url: str, schema: str) -> Path:
+def _prepare_project(settings: Settings, run_id: str) -> Path:
     project = run_project_dir(settings, run_id)
     if project.exists():
         shutil.rmtree(project)
     shutil.copytree(settings.gx_dir, project, ignore=shutil.ignore_patterns("uncommitted"))
-    (project / "uncommitted").mkdir()
-    variables = project / "uncommitted" / "config_variables.yml"
-    variables.write_text(yaml.safe_dump({"GX_WAREHOUSE_URL": gx_url(url, schema)}))
-    variables.chmod(0o600)
+    write_raw_suites(project, settings.raw_freshness_days)
     return project
 
 
 def gx_url(url: str, schema: str) -> str:
     """A SQLAlchemy URL for GX whose search_path selects the schema under validation."""
-    separator = "&" if "?" in url else "?"
-    driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    return f"{driver_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    return sqlalchemy_url(url, search_path=schema)
 
 
 def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id: str) -> GateResult:
     disable_telemetry()
     import great_expectations as gx
 
-    project = _prepare_project(settings, f"{run_id}-{checkpoint}", url, schema)
-    context = gx.get_context(mode="file", context_root_dir=str(project))
+    project = _prepare_project(settings, f"{run_id}-{checkpoint}")
+    context = gx.get_context(
+        mode="file",
+        context_root_dir=str(project),
+        runtime_environment={"GX_WAREHOUSE_URL": gx_url(url, schema)},
+    )
     result = context.checkpoints.get(checkpoint).run()
     outcomes = [
         _outcome(run.suite_name, check)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 
-from customer_health.settings import Settings, disable_telemetry
+from customer_health.settings import EXECUTION_MODES, Settings, disable_telemetry
 from customer_health.transform.dbt import manifest_path
 
-EXECUTION_MODES = ("single", "cosmos_local", "cosmos_watcher")
 PREPARE_TASK_ID = "prepare_build"
 CONNECTION_KEYS = ("DBT_HOST", "DBT_PORT", "DBT_USER", "DBT_PASSWORD", "DBT_DBNAME")
 # Tasks of the watcher group that run no dbt node of their own.

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from psycopg.conninfo import conninfo_to_dict
+from tqdm import tqdm
 
 from customer_health.errors import DbtError
 from customer_health.settings import Settings, disable_telemetry
+
+if TYPE_CHECKING:
+    from dbt_common.events.base_types import EventMsg
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +82,9 @@ def run_dbt(
         "--no-use-colors",
     ]
     log.info("running dbt", args=" ".join(args))
-    outcome = dbtRunner().invoke(args)
+    # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal there).
+    with tqdm(desc=f"dbt {command[0]}", unit="node", leave=False, disable=None) as progress:
+        outcome = dbtRunner(callbacks=[_advance_on_finished_node(progress)]).invoke(args)
     results = [
         DbtNodeResult(r.node.unique_id, str(r.status), r.message)
         for r in (outcome.result or [])
@@ -88,6 +95,14 @@ def run_dbt(
         details = "; ".join(f"{r.unique_id}: {r.message}" for r in failed) or str(outcome.exception)
         raise DbtError(f"dbt {command[0]} failed: {details}")
     return results
+
+
+def _advance_on_finished_node(progress: tqdm) -> Callable[[EventMsg], None]:
+    def advance(event: EventMsg) -> None:
+        if event.info.name == "NodeFinished":
+            progress.update()
+
+    return advance
 
 
 def manifest_path(settings: Settings) -> Path:

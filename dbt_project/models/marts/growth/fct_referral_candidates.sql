@@ -1,4 +1,4 @@
--- One row per promoter (latest score ≥ 9 within 180 days) at a green customer in the
+-- One row per promoter (latest response within 180 days) at a green customer in the
 -- growth stage: whom to ask for a referral, with the respondent's role. Respondents are
 -- pseudonymous user ids; comments are not published.
 with latest_responses as (
@@ -29,4 +29,4 @@ select
 from latest_responses
 inner join customers on latest_responses.customer_id = customers.customer_id
 inner join health on latest_responses.customer_id = health.customer_id
-where latest_responses.nps_score >= 9
+where latest_responses.nps_category = 'promoter'

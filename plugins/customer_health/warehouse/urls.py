@@ -1,0 +1,35 @@
+"""Warehouse URLs built and changed by SQLAlchemy's URL, never by string surgery.
+
+Each part is escaped where it belongs: a database named ``x?host=elsewhere`` stays a
+database name instead of sending the superuser's login to another host.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL, make_url
+
+
+def postgres_url(user: str, password: str | None, host: str, port: int, database: str) -> str:
+    url = URL.create(
+        "postgresql", username=user, password=password, host=host, port=port, database=database
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server and login, another database."""
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def sqlalchemy_url(url: str, search_path: str | None = None) -> str:
+    """The URL for SQLAlchemy's psycopg 3 driver (GX, Airflow's metadata DB, pandas);
+    ``search_path`` selects the schema that schema-less table names resolve in."""
+    parsed = make_url(url).set(drivername="postgresql+psycopg")
+    if search_path is not None:
+        parsed = parsed.update_query_dict({"options": f"-csearch_path={search_path}"})
+    return parsed.render_as_string(hide_password=False)
+
+
+def redacted(url: str) -> str:
+    """The URL with its password masked, for people to read."""
+    return make_url(url).render_as_string(hide_password=True)
