@@ -232,6 +232,11 @@ def test_a_night_that_first_meets_a_bad_entry_fails_untouched_and_its_rerun_publ
                     BAD_HEADER.replace("2026-03-01", SECOND.isoformat()),
                 ]
             )
+            # The text summary starts with them: someone has to act on those.
+            assert cli(env, "summary").stdout.splitlines()[1:10] == [
+                "Landing entries not loaded (8; fix or remove them):",
+                *(f"  {entry['reason']}" for entry in rejected),
+            ]
             assert db.execute(
                 "select logical_date from ops.publish_log order by publish_id desc limit 1"
             ).fetchone() == (SECOND,)

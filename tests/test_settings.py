@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 
+import psycopg
 import pytest
 
 from customer_health.deployment.local import free_port
 from customer_health.errors import SettingsError
 from customer_health.settings import load_settings
+from customer_health.warehouse.connection import drop_database
 from tests.helpers import cli
 
 BAD_SETTINGS = [
@@ -122,4 +124,18 @@ def test_a_warehouse_that_does_not_answer_is_one_line(command):
         "",
         "error: the warehouse did not answer: connection failed: connection to server at "
         f'"127.0.0.1", port {port} failed: Connection refused\n',
+    )
+
+
+def test_summary_before_the_first_night_says_so_in_one_line(url):
+    """A warehouse that answers but has published nothing yet: no traceback."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        drop_database(admin, "never_published")
+    env = {**os.environ, "WAREHOUSE_DATABASE": "never_published"}
+    result = cli(env, "summary")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        "error: nothing is published in schema 'analytics' yet: run a night first "
+        "(`customer-health run --date YYYY-MM-DD`, or `make demo`)\n",
     )

@@ -174,6 +174,10 @@ def _print_summary(settings, result: dict) -> None:
     from customer_health.warehouse.connection import warehouse_url
     from customer_health.warehouse.urls import postgres_url
 
+    if rejected := result["rejected_files"]:
+        typer.echo(f"\nLanding entries not loaded ({len(rejected)}; fix or remove them):")
+        for entry in rejected:
+            typer.echo(f"  {entry['reason']}")
     typer.echo(
         f"\nPublished schema {result['published_schema']!r} (night of {result['logical_date']}):"
     )

@@ -21,7 +21,7 @@ from customer_health.alerts.band_drops import record_band_drops, unsent_band_dro
 from customer_health.alerts.failed_night import report_failed_night
 from customer_health.alerts.notify import notifiers_for
 from customer_health.alerts.outbox import deliver_pending
-from customer_health.errors import DbtError, FileRejected, IngestError
+from customer_health.errors import DbtError, FileRejected, IngestError, WarehouseError
 from customer_health.ingest.file_partitions import sweep_leftovers
 from customer_health.ingest.landing import discover
 from customer_health.ingest.loader import (
@@ -316,6 +316,15 @@ def summarize(settings: Settings, data_docs: str | None = None) -> dict:
     night could not load (first: someone has to act), what was published and who is at risk."""
     schema = sql.Identifier(settings.publish_schema)
     with connect(settings) as conn:
+        unpublished = conn.execute(
+            "select to_regclass(format('%%I.dim_customer_health', %s::text)) is null",
+            [settings.publish_schema],
+        ).fetchone()[0]
+        if unpublished:
+            raise WarehouseError(
+                f"nothing is published in schema {settings.publish_schema!r} yet: run a night "
+                "first (`customer-health run --date YYYY-MM-DD`, or `make demo`)"
+            )
         at_risk = conn.execute(
             sql.SQL(
                 "select h.customer_id, c.customer_name, h.health_score, h.health_band,"

@@ -10,15 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from customer_health.ingest.contracts import ENTITIES, Column, Entity
-
-LOAD_COLUMNS = (
-    ("_source_file", "Landing file the row came from (path relative to the landing root)."),
-    ("_line", "Line of the row in that file (the header is line 1)."),
-    ("_logical_date", "Date folder of the landing file."),
-    ("_run_id", "Pipeline run that loaded the row."),
-    ("_loaded_at", "When the row was loaded."),
-)
+from customer_health.ingest.contracts import ENTITIES, LOAD_COLUMNS, Column, Entity
 
 
 def _rules(column: Column) -> list[str]:

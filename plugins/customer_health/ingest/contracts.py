@@ -49,7 +49,14 @@ class Entity:
 
 
 # Where each raw row came from; the loader fills them, so a landing file may not name them.
-LOAD_COLUMN_NAMES = ("_source_file", "_line", "_logical_date", "_run_id", "_loaded_at")
+LOAD_COLUMNS = (
+    ("_source_file", "Landing file the row came from (path relative to the landing root)."),
+    ("_line", "Line of the row in that file (the header is line 1)."),
+    ("_logical_date", "Date folder of the landing file."),
+    ("_run_id", "Pipeline run that loaded the row."),
+    ("_loaded_at", "When the row was loaded."),
+)
+LOAD_COLUMN_NAMES = tuple(name for name, _ in LOAD_COLUMNS)
 
 CUSTOMER_ID = Column("customer_id", "text", references_customer=True, description="Customer key")
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from customer_health.ingest.contract_docs import LOAD_COLUMNS
-from customer_health.ingest.contracts import ENTITIES, Entity
+from customer_health.ingest.contracts import ENTITIES, LOAD_COLUMN_NAMES, Entity
 
 # Ids derive from what an expectation says, so regenerating the files does not churn them.
 ID_NAMESPACE = uuid.UUID("5d1f1f0c-6f0e-4d43-9a43-7a6c3b1f2e18")
@@ -55,12 +54,11 @@ def _literal(value: str) -> str:
 def contract_expectations(entity: Entity) -> list[dict]:
     """What the contract says about each column, as GX checks it on the loaded rows."""
     suite = suite_name(entity)
-    load_columns = [name for name, _ in LOAD_COLUMNS]
     found = [
         _expectation(
             suite,
             "expect_table_columns_to_match_set",
-            {"column_set": [*entity.column_names, *load_columns]},
+            {"column_set": [*entity.column_names, *LOAD_COLUMN_NAMES]},
         ),
         _expectation(
             suite,
@@ -94,6 +92,20 @@ def contract_expectations(entity: Entity) -> list[dict]:
                     suite, "expect_column_values_to_be_between", {"column": column.name, **bounds}
                 )
             )
+    found += [
+        _expectation(
+            suite,
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            {
+                "column_A": c.name,
+                "column_B": c.not_before,
+                "or_equal": True,
+                "ignore_row_if": "either_value_is_missing",
+            },
+        )
+        for c in entity.columns
+        if c.not_before
+    ]
     return found
 
 
