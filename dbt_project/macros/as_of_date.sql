@@ -1,7 +1,8 @@
-{#- A SQL date literal from a value the pipeline passes in (a var, a queried date): parsed as
-    an ISO date first, so a value that is not one fails the compile instead of reaching SQL. -#}
+{#- A SQL date from a value the pipeline passes in (a var): always one quoted literal, its
+    quotes doubled, so no value can end the literal and add SQL; a value that is no date
+    fails the build in PostgreSQL, naming the model. -#}
 {% macro date_literal(value) -%}
-    date '{{ modules.datetime.date.fromisoformat(value | string).isoformat() }}'
+    cast('{{ value | string | replace("'", "''") }}' as date)
 {%- endmacro %}
 
 {#- The night being built, as a SQL date literal. -#}

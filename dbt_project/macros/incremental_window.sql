@@ -25,6 +25,6 @@
     {%- set window_start = incremental_window_start(date_column) -%}
     {%- if window_start is not none -%}
         delete from {{ this }}
-        where {{ date_column }} between {{ date_literal(window_start) }} and {{ as_of_date() }}
+        where {{ date_column }} between date '{{ window_start }}' and {{ as_of_date() }}
     {%- endif -%}
 {%- endmacro %}
