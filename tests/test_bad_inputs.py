@@ -56,6 +56,14 @@ def parquet_bytes(valid: bool) -> bytes:
     return out.getvalue() if valid else out.getvalue()[:40] + b"garbage" * 10
 
 
+def garbled_gzip(data: bytes) -> bytes:
+    """A gzip file whose deflate stream is damaged after its header (zlib, not gzip, fails)."""
+    garbled = bytearray(gzip.compress(data))
+    for position in range(20, 60):
+        garbled[position] ^= 0xFF
+    return bytes(garbled)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -242,6 +250,12 @@ CASES = [
         "nps/2026-03-01/responses-cut.csv.gz",
         gzip.compress((NPS + OK.format(n=20) * 200).encode())[:80],
         error="responses-cut.csv.gz: cannot be decompressed",
+    ),
+    Case(
+        "gzip with corrupt data inside",
+        "nps/2026-03-01/responses-garbled.csv.gz",
+        garbled_gzip((NPS + OK.format(n=24) * 200).encode()),
+        error=r"responses-garbled.csv.gz: cannot be decompressed \(Error -3 while decompressing",
     ),
     Case(
         "gzip",

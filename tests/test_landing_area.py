@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -22,10 +23,12 @@ from customer_health.errors import IngestError
 from customer_health.ingest.contracts import LOAD_ORDER
 from customer_health.ingest.file_partitions import check_part, copy_part, plan_parts
 from customer_health.ingest.landing import discover
+from customer_health.ingest.loader import record_rejected_entries
 from customer_health.ingest.segments import WHOLE_FILE
 from customer_health.pipeline import ingest
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.warehouse.connection import drop_database
+from customer_health.warehouse.urls import with_database
 from tests.helpers import cli, table_checksums
 
 NIGHT = date(2026, 3, 1)
@@ -41,13 +44,14 @@ ODD_ENTRIES = {
     "crm": "not a source folder (expected one of billing, nps, support, usage)",
     "nps/March": "not a yyyy-mm-dd date folder",
     "nps/2026-03-01/responses 2.csv": NAME_RULE,
-    "nps/2026-03-01/.responses.csv.swp": NAME_RULE,
     "nps/2026-03-01/surveys.csv": ("no entity 'surveys' in source nps (expected responses)"),
     "usage/2026-03-01/events-extra.csv": "a directory, not a file",
     "usage/2026-03-01/events-link.csv": (
         "a symbolic link: links are not followed, land the file itself"
     ),
 }
+# Never data: a job's marker and an upload in progress, counted as ignored.
+IGNORED = ("usage/2026-03-01/_SUCCESS", "nps/2026-03-01/.responses.csv.swp")
 BAD_HEADER = "nps/2026-03-01/responses-trailing.csv"
 BAD_HEADER_REASON = f"{BAD_HEADER} line 1: column 8 has no name (a trailing comma?)"
 
@@ -67,6 +71,8 @@ def land_odd_entries(root: Path, day: str = "2026-03-01") -> None:
             (path / "file.csv").write_text(NPS)
         else:
             path.write_text(NPS + RESPONSE.format(id="ODD"))
+    for never_data in IGNORED:  # matched by the default LANDING_IGNORE patterns
+        (root / never_data.replace("2026-03-01", day)).write_text("")
     bad = root / BAD_HEADER.replace("2026-03-01", day)
     bad.write_text(NPS.replace("\n", ",\n") + RESPONSE.format(id="HDR").replace("\n", ",\n"))
 
@@ -120,11 +126,11 @@ def test_every_entry_is_loaded_or_rejected_with_its_reason_once(area, url):
         BAD_HEADER: BAD_HEADER_REASON,
     }
     assert str(failed.value).splitlines() == [
-        "8 landing entries could not be loaded:",
+        "7 landing entries could not be loaded:",
         *(f"  {messages[path]}" for path in sorted(ODD_ENTRIES)),
         f"  {BAD_HEADER_REASON}",
     ]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/landing_area", autocommit=True) as conn:
+    with psycopg.connect(with_database(url, "landing_area"), autocommit=True) as conn:
         first = ledger(conn)
         assert sorted(first) == sorted(
             [
@@ -141,7 +147,7 @@ def test_every_entry_is_loaded_or_rejected_with_its_reason_once(area, url):
         assert rerun["rejected"] == [
             {"path": path, "reason": messages[path]} for path in sorted(messages)
         ]
-        assert (rerun["loaded"], rerun["skipped"]) == (0, 2)
+        assert (rerun["loaded"], rerun["skipped"], rerun["ignored"]) == (0, 2, 2)
         assert ledger(conn) == first
 
         # The header is fixed: the file loads and leaves the list.
@@ -155,6 +161,24 @@ def test_every_entry_is_loaded_or_rejected_with_its_reason_once(area, url):
         ]
 
 
+def test_a_rejection_no_night_reported_fails_the_next_night(area, url):
+    """A night that recorded a rejected entry, then died (a lost worker) before failing with
+    it: the entry is still news, so the next attempt fails naming it; then it is known."""
+    settings, root = area
+    odd = "nps/2026-03-01/responses 2.csv"
+    (root / odd).parent.mkdir(parents=True)
+    (root / odd).write_text(NPS)
+    ingest(settings, date(2026, 2, 28), "night-0")  # creates the warehouse objects
+    with psycopg.connect(with_database(url, "landing_area"), autocommit=True) as conn:
+        recorded = record_rejected_entries(conn, discover(str(root), NIGHT).rejected, "died")
+        assert [entry.path for entry in recorded] == [odd]
+    with pytest.raises(IngestError, match=re.escape(f"{odd}: {NAME_RULE}")):
+        ingest(settings, NIGHT, "retry")
+    assert ingest(settings, NIGHT, "rerun")["rejected"] == [
+        {"path": odd, "reason": f"{odd}: {NAME_RULE}"}
+    ]
+
+
 def test_what_a_crashed_load_left_behind_is_swept_by_the_next_night(area, url):
     """A loader killed after its streams' COPY, before the attach: the next ingest drops
     the unattached table and its bad lines, then loads the file whole."""
@@ -166,7 +190,7 @@ def test_what_a_crashed_load_left_behind_is_swept_by_the_next_night(area, url):
     (root / "nps/2026-03-01/responses.csv").write_text(body)
     ingest(settings, date(2026, 2, 28), "night-0")  # creates the warehouse objects
     landing_file = next(f for f in discover(str(root), NIGHT).files if f.entity.name == "responses")
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/landing_area", autocommit=True) as conn:
+    with psycopg.connect(with_database(url, "landing_area"), autocommit=True) as conn:
         (part,) = plan_parts(
             landing_file.entity, landing_file.path, NIGHT, "crashed", [WHOLE_FILE], "dead"
         )
@@ -210,7 +234,7 @@ def test_a_night_that_first_meets_a_bad_entry_fails_untouched_and_its_rerun_publ
     }
     try:
         assert cli(env, "run", "--date", FIRST.isoformat()).returncode == 0
-        with psycopg.connect(url.rsplit("/", 1)[0] + "/landing_nights", autocommit=True) as db:
+        with psycopg.connect(with_database(url, "landing_nights"), autocommit=True) as db:
             before = table_checksums(db)
             raw_before = raw_before_day(db, SECOND)
             land_odd_entries(landing, SECOND.isoformat())
@@ -218,7 +242,7 @@ def test_a_night_that_first_meets_a_bad_entry_fails_untouched_and_its_rerun_publ
             failed = cli(env, "run", "--date", SECOND.isoformat())
             assert failed.returncode == 1
             assert "Traceback" not in failed.stderr
-            assert "8 landing entries could not be loaded" in failed.stderr
+            assert "7 landing entries could not be loaded" in failed.stderr
             assert table_checksums(db) == before
             assert raw_before_day(db, SECOND) == raw_before
 
@@ -234,7 +258,7 @@ def test_a_night_that_first_meets_a_bad_entry_fails_untouched_and_its_rerun_publ
             )
             # The text summary starts with them: someone has to act on those.
             assert cli(env, "summary").stdout.splitlines()[1:10] == [
-                "Landing entries not loaded (8; fix or remove them):",
+                "Landing entries not loaded (7; fix or remove them):",
                 *(f"  {entry['reason']}" for entry in rejected),
             ]
             assert db.execute(

@@ -53,6 +53,16 @@ BAD_SETTINGS = [
         "0",
         "NIGHT_LOCK_TTL_SECONDS='0' is out of range: it must be at least 1",
     ),
+    (
+        "NIGHT_LOCK_TTL_SECONDS",
+        "inf",
+        "NIGHT_LOCK_TTL_SECONDS='inf' is out of range: it must be at least 1",
+    ),
+    (
+        "PUBLISH_LOCK_TIMEOUT",
+        "30 seconds",
+        "PUBLISH_LOCK_TIMEOUT='30 seconds' is not a duration such as 30s, 500ms or 2min",
+    ),
     ("TASK_RETRY_DELAY_SECONDS", "2m", "TASK_RETRY_DELAY_SECONDS='2m' is not a number"),
     ("RAW_FRESHNESS_DAYS", "-1", "RAW_FRESHNESS_DAYS='-1' is out of range: it must be at least 0"),
     (
@@ -95,6 +105,18 @@ def test_a_bad_setting_is_named_with_its_value(monkeypatch, name, value, message
     with pytest.raises(SettingsError) as error:
         load_settings()
     assert str(error.value) == message
+
+
+def test_settings_read_as_people_write_them(monkeypatch):
+    monkeypatch.setenv("NIGHTLY_CATCHUP", "True")
+    monkeypatch.setenv("LANDING_IGNORE", " _SUCCESS , *.tmp ,")
+    monkeypatch.setenv("PUBLISH_LOCK_TIMEOUT", "2min")
+    settings = load_settings()
+    assert (settings.catchup, settings.landing_ignore, settings.lock_timeout) == (
+        True,
+        ("_SUCCESS", "*.tmp"),
+        "2min",
+    )
 
 
 def test_the_longest_accepted_schema_names_load(monkeypatch):

@@ -172,7 +172,7 @@ def _print_summary(settings, result: dict) -> None:
 
     from customer_health.warehouse import embedded
     from customer_health.warehouse.connection import warehouse_url
-    from customer_health.warehouse.urls import postgres_url
+    from customer_health.warehouse.urls import for_user
 
     if rejected := result["rejected_files"]:
         typer.echo(f"\nLanding entries not loaded ({len(rejected)}; fix or remove them):")
@@ -196,7 +196,7 @@ def _print_summary(settings, result: dict) -> None:
         if settings.bi_reader_password or settings.warehouse_url
         else f"in {embedded.server_for(settings).bi_password_file}"
     )
-    bi_url = postgres_url("bi_reader", None, parts["host"], int(parts["port"]), parts["dbname"])
+    bi_url = for_user(warehouse_url(settings), "bi_reader")
     typer.echo(
         "\nConnect a BI tool (read-only, sees the published schema only):\n"
         f"  host {parts.get('host')}  port {parts.get('port')}  database {parts.get('dbname')}  "

@@ -27,6 +27,7 @@ from customer_health.ingest.landing import discover
 from customer_health.ingest.loader import (
     earliest_date_loaded_since_publish,
     load_file,
+    mark_reported,
     record_rejected_entries,
     unchanged_since_last_load,
 )
@@ -105,7 +106,7 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     it; later nights list it first in their summary, without failing, until it changes.
     """
     started, clock = datetime.now(UTC), time.monotonic()
-    landing = discover(settings.landing_path, logical_date)
+    landing = discover(settings.landing_path, logical_date, settings.landing_ignore)
     files = landing.files
     # What cannot load comes first: the entries a person has to look at.
     rejected = [{"path": e.path, "reason": e.message} for e in landing.rejected]
@@ -119,10 +120,14 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
         "rows_loaded": 0,
         "rows_quarantined": 0,
         "late_files": 0,
+        "ignored": landing.ignored,
     }
     errors: list[str] = []
     with connect(settings, autocommit=True) as conn:
         ensure_warehouse_objects(conn, _bi_password(settings))
+        # One ingest at a time whoever runs it, held until this connection closes (or its
+        # process dies): what another ingest left half done is then safe to sweep.
+        conn.execute("select pg_advisory_lock(hashtext('customer_health.ingest'))")
         if swept := sweep_leftovers(conn):
             log.warning("dropped the tables of loads that never finished", tables=swept)
         new_rejections = record_rejected_entries(conn, landing.rejected, run_id)
@@ -157,6 +162,8 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
             totals["rows_quarantined"] += result.rows_quarantined
             if result.status == "loaded" and landing_file.logical_date < logical_date:
                 totals["late_files"] += 1
+        if errors:
+            mark_reported(conn, [entry["path"] for entry in rejected])
     rejected.sort(key=lambda entry: entry["path"])
     totals["seconds"] = round(time.monotonic() - clock, 1)
     log.info("ingested", **totals)

@@ -7,6 +7,7 @@ and ``LANDING_PATH`` instead. The README documents each variable.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ def disable_telemetry() -> None:
 EXECUTION_MODES = ("single", "cosmos_local", "cosmos_watcher")
 # How many days a source may lag the newest landing file before the raw gate fails.
 RAW_FRESHNESS_DAYS = 3
+# Landing entries that are never data: job markers, hidden files, uploads still in progress.
+LANDING_IGNORE = "_SUCCESS,.*,*.tmp,*.part,*.filepart,*.crdownload"
 # A plain lower-case identifier: dbt's catalog queries and the swap's names need no quoting.
 PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 # PostgreSQL truncates longer names; these suffixes are added to the two schema settings.
@@ -59,7 +62,7 @@ def _number(name: str, default: str, kind: type, low: float, high: float | None 
     except ValueError:
         what = "an integer" if kind is int else "a number"
         raise SettingsError(f"{name}={text!r} is not {what}") from None
-    if value != value or value < low or (high is not None and value > high):
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
         bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         raise SettingsError(f"{name}={text!r} is out of range: it must be {bounds}")
     return value
@@ -81,9 +84,17 @@ def _identifier(name: str, default: str, suffix: int) -> str:
 
 
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = os.environ.get(name, default)
+    value = os.environ.get(name, default).strip().lower()
     if value not in choices:
         raise SettingsError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _duration(name: str, default: str) -> str:
+    """A PostgreSQL lock_timeout: a number with an optional unit."""
+    value = os.environ.get(name, default).strip()
+    if not re.fullmatch(r"\d+(ms|s|min|h)?", value):
+        raise SettingsError(f"{name}={value!r} is not a duration such as 30s, 500ms or 2min")
     return value
 
 
@@ -123,6 +134,7 @@ class Settings:
     night_lock_ttl_seconds: float
     retry_delay_seconds: float
     raw_freshness_days: int
+    landing_ignore: tuple[str, ...]
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -155,7 +167,7 @@ def load_settings() -> Settings:
         quarantine_threshold=_number("QUARANTINE_THRESHOLD", "0.01", float, 0, 1),
         quarantine_tolerated_rows=_number("QUARANTINE_TOLERATED_ROWS", "10", int, 0),
         bi_reader_password=os.environ.get("BI_READER_PASSWORD") or None,
-        lock_timeout=os.environ.get("PUBLISH_LOCK_TIMEOUT", "30s"),
+        lock_timeout=_duration("PUBLISH_LOCK_TIMEOUT", "30s"),
         # "none": runs only when triggered (by a person, the REST API or another system).
         schedule=_schedule(os.environ.get("NIGHTLY_SCHEDULE", "0 2 * * *")),
         timezone=_timezone("NIGHTLY_TIMEZONE", "UTC"),
@@ -171,4 +183,9 @@ def load_settings() -> Settings:
         # connection); doubles on each further try.
         retry_delay_seconds=_number("TASK_RETRY_DELAY_SECONDS", "120", float, 0),
         raw_freshness_days=_number("RAW_FRESHNESS_DAYS", str(RAW_FRESHNESS_DAYS), int, 0),
+        landing_ignore=tuple(
+            pattern.strip()
+            for pattern in os.environ.get("LANDING_IGNORE", LANDING_IGNORE).split(",")
+            if pattern.strip()
+        ),
     )

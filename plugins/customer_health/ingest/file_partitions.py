@@ -316,30 +316,38 @@ def mark_duplicates(conn: psycopg.Connection, parts: list[Part], share: int) -> 
     )
 
 
-def mark_loaded_elsewhere(conn: psycopg.Connection, parts: list[Part], paths: list[str]) -> int:
+def mark_loaded_elsewhere(
+    conn: psycopg.Connection, parts: list[Part], paths: list[str]
+) -> dict[str, int]:
     """Record the lines whose key one of ``paths`` (files of the same entity and day)
     already loaded: the same rows sent again under another name must not be in raw twice.
-    Reads only those files' partitions; returns the lines found."""
+    Reads only those files' partitions; returns how many lines each file repeats (a line
+    counted once, for the first such file)."""
     entity = parts[0].entity
     *_, loaded_elsewhere = duplicate_rule_numbers(entity, parts[0].logical_date)
-    return sum(
-        conn.execute(
+    repeated: dict[str, int] = {}
+    for part in parts:
+        rows = conn.execute(
             sql.SQL(
-                "insert into {bad} (_part, _line, _rule, _kind) select {name}, t._line, {rule},"
-                " 'rule' from {table} t where t.{key} in (select r.{key} from {raw} r"
-                " where r._source_file in ({paths}))"
+                "with found as (select distinct on (t._line) t._line, r._source_file"
+                "  from {table} t join {raw} r on r.{key} = t.{key}"
+                "  and r._source_file in ({paths}) order by t._line, r._source_file),"
+                " marked as (insert into {bad} (_part, _line, _rule, _kind)"
+                "  select {name}, _line, {rule}, 'rule' from found)"
+                " select _source_file, count(*) from found group by 1 order by 1"
             ).format(
+                table=part.table,
+                raw=sql.Identifier("raw", entity.name),
+                key=sql.Identifier(entity.key),
+                paths=sql.SQL(", ").join(sql.Literal(path) for path in paths),
                 bad=BAD_LINES,
                 name=sql.Literal(part.name),
                 rule=sql.Literal(loaded_elsewhere),
-                table=part.table,
-                key=sql.Identifier(entity.key),
-                raw=sql.Identifier("raw", entity.name),
-                paths=sql.SQL(", ").join(sql.Literal(path) for path in paths),
             )
-        ).rowcount
-        for part in parts
-    )
+        ).fetchall()
+        for path, count in rows:
+            repeated[path] = repeated.get(path, 0) + count
+    return repeated
 
 
 def bad_lines(parts: list[Part]) -> sql.Composed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from fnmatch import fnmatchcase
 from typing import IO
 
 import fsspec
@@ -51,53 +52,65 @@ class RejectedEntry:
         return f"{self.path}: {self.reason}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Landing:
     files: list[LandingFile] = field(default_factory=list)
     rejected: list[RejectedEntry] = field(default_factory=list)
+    ignored: int = 0  # entries matching the ignore patterns (job markers, hidden files)
 
 
 def open_binary(landing: LandingFile) -> IO[bytes]:
     return fsspec.open(landing.url, "rb").open()
 
 
-def discover(root: str, up_to: date) -> Landing:
+def discover(root: str, up_to: date, ignore: tuple[str, ...] = ()) -> Landing:
     """Every landing entry dated up to ``up_to``: the files in load order (by date,
-    customers first), and every other entry with the reason it cannot be loaded. Folders
-    dated after ``up_to`` are not due yet and are not looked into."""
+    customers first), and every other entry with the reason it cannot be loaded, but those
+    whose name matches an ``ignore`` pattern. Folders dated after ``up_to`` are not due yet
+    and are not looked into; a root that does not exist yet holds nothing."""
     fs, base = fsspec.core.url_to_fs(root)
     base = base.rstrip("/")
     landing = Landing()
-    for top in _entries(fs, base):
+    if not fs.exists(base):
+        return landing
+    for top in _entries(fs, base, "", landing):
         name = _name(top)
-        if name not in SOURCES or top["type"] != "directory" or top.get("islink"):
-            landing.rejected.append(
-                RejectedEntry(name, f"not a source folder (expected one of {', '.join(SOURCES)})")
-            )
+        if _ignored(name, ignore, landing):
             continue
-        for folder in _entries(fs, top["name"]):
-            _survey_day(fs, root, name, folder, up_to, landing)
+        reason = _not_a_folder(top)
+        if reason or name not in SOURCES:
+            expected = f"expected one of {', '.join(SOURCES)}"
+            landing.rejected.append(RejectedEntry(name, f"not a source folder ({expected})"))
+            continue
+        for folder in _entries(fs, top["name"], name, landing):
+            _survey_day(fs, root, name, folder, up_to, ignore, landing)
     landing.files.sort(key=lambda f: (f.logical_date, LOAD_ORDER[f.entity.name], f.path))
     landing.rejected.sort(key=lambda r: r.path)
     return landing
 
 
-def _survey_day(fs, root: str, source: str, folder: dict, up_to: date, landing: Landing) -> None:
+def _survey_day(
+    fs, root: str, source: str, folder: dict, up_to: date, ignore: tuple[str, ...], landing
+) -> None:
     day_text = _name(folder)
     relative = f"{source}/{day_text}"
+    if _ignored(day_text, ignore, landing):
+        return
     try:
         day = date.fromisoformat(day_text) if re.fullmatch(r"\d{4}-\d\d-\d\d", day_text) else None
     except ValueError:
         day = None
-    if day is None or folder["type"] != "directory" or folder.get("islink"):
+    if day is None or _not_a_folder(folder):
         landing.rejected.append(
             RejectedEntry(relative, "not a yyyy-mm-dd date folder", source=source)
         )
         return
     if day > up_to:
         return
-    for entry in _entries(fs, folder["name"]):
+    for entry in _entries(fs, folder["name"], relative, landing, source, day):
         path = f"{relative}/{_name(entry)}"
+        if _ignored(_name(entry), ignore, landing):
+            continue
         reason = _unloadable(entry, source)
         if reason:
             landing.rejected.append(RejectedEntry(path, reason, source, day))
@@ -106,13 +119,28 @@ def _survey_day(fs, root: str, source: str, folder: dict, up_to: date, landing: 
             landing.files.append(LandingFile(root, path, entity, day))
 
 
+def _ignored(name: str, ignore: tuple[str, ...], landing: Landing) -> bool:
+    if any(fnmatchcase(name, pattern) for pattern in ignore):
+        landing.ignored += 1
+        return True
+    return False
+
+
+def _not_a_folder(entry: dict) -> str | None:
+    if entry.get("islink"):
+        return "a symbolic link: links are not followed"
+    return None if entry["type"] == "directory" else "not a folder"
+
+
 def _unloadable(entry: dict, source: str) -> str | None:
     """Why a day folder's entry cannot be loaded, or None when it is a landing file."""
     name = _name(entry)
     if entry.get("islink"):
         return "a symbolic link: links are not followed, land the file itself"
+    if entry["type"] == "directory":
+        return "a directory, not a file"
     if entry["type"] != "file":
-        return f"a {entry['type']}, not a file"
+        return "a special file (a socket, pipe or device), not a file"
     match = FILE_NAME.match(name)
     if not match:
         return f"file name does not follow {NAME_RULE}"
@@ -122,8 +150,21 @@ def _unloadable(entry: dict, source: str) -> str | None:
     return None
 
 
-def _entries(fs, path: str) -> list[dict]:
-    return sorted(fs.ls(path, detail=True), key=lambda entry: entry["name"])
+def _entries(
+    fs,
+    path: str,
+    relative: str,
+    landing: Landing,
+    source: str | None = None,
+    day: date | None = None,
+) -> list[dict]:
+    """A folder's entries by name; a folder that cannot be listed is a rejected entry."""
+    try:
+        return sorted(fs.ls(path, detail=True), key=lambda entry: entry["name"])
+    except OSError as error:
+        reason = f"cannot be listed ({error.strerror or error})"
+        landing.rejected.append(RejectedEntry(relative or ".", reason, source, day))
+        return []
 
 
 def _name(entry: dict) -> str:

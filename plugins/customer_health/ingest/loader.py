@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import uuid
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -102,7 +103,7 @@ def _source_bytes(landing: LandingFile) -> Iterator[bytes]:
         try:
             while chunk := stream.read(CHUNK):
                 yield chunk
-        except (EOFError, gzip.BadGzipFile, OSError) as error:
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
             raise FileRejected(f"{landing.path}: cannot be decompressed ({error})") from error
 
 
@@ -205,59 +206,60 @@ def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
 
 
 def _known_rejection(conn: psycopg.Connection, path: str, checksum: str) -> str | None:
-    """The reason this very content was rejected, when the file's last outcome was that:
-    a rejected file is not tried again, and not reported as new, until it changes."""
+    """The reason this very content was rejected, when the file's last outcome was that and
+    a night has reported it (failed naming it): such a file is not tried again, and not
+    reported again, until it changes. Unreported (the night died first), it is tried again."""
     row = conn.execute(
-        "select status, sha256, message from ops.load_ledger where file_path = %s"
+        "select status, sha256, message, reported_at from ops.load_ledger where file_path = %s"
         " and status in ('loaded', 'rejected') order by finished_at desc limit 1",
         [path],
     ).fetchone()
-    return row[2] if row and row[0] == "rejected" and row[1] == checksum else None
+    known = row and row[0] == "rejected" and row[1] == checksum and row[3] is not None
+    return row[2] if known else None
 
 
-def _loaded_files(conn: psycopg.Connection, landing: LandingFile) -> list[tuple[str, str, date]]:
-    """(path, sha256, date) of every other file of the entity whose rows are in raw now."""
+def _loaded_files(
+    conn: psycopg.Connection, landing: LandingFile
+) -> list[tuple[str, str, date, int]]:
+    """(path, sha256, date, rows) of the last load of every other file of the entity: its
+    rows are in raw, whatever happened to later versions of the file."""
     return conn.execute(
-        "select file_path, sha256, logical_date from (select distinct on (file_path) file_path,"
-        " status, sha256, logical_date from ops.load_ledger where entity = %s"
-        " and file_path <> %s order by file_path, finished_at desc) l where status = 'loaded'"
-        " order by file_path",
+        "select distinct on (file_path) file_path, sha256, logical_date, rows_loaded"
+        " from ops.load_ledger where entity = %s and file_path <> %s and status = 'loaded'"
+        " order by file_path, finished_at desc",
         [landing.entity.name, landing.path],
     ).fetchall()
 
 
-def _refuse_a_copy(
-    conn: psycopg.Connection, landing: LandingFile, checksum: str, parts: list[Part], read: int
-) -> None:
-    """Keep the same rows from entering raw twice under two names.
+def _refuse_a_copy(conn: psycopg.Connection, landing: LandingFile, checksum: str) -> None:
+    """Refuse a file byte for byte another loaded one with rows: for events and responses
+    whatever its date, for the change logs (customers, subscriptions…) on the same day only,
+    since a daily export may restate an unchanged list. Header-only files are alike by
+    nature and pass. Asked before the file is read: the ledger knows both checksums."""
+    for path, sha256, day, rows in _loaded_files(conn, landing):
+        same_day = day == landing.logical_date
+        if sha256 == checksum and rows and (same_day or not landing.entity.versioned):
+            raise FileRejected(
+                f"{landing.path}: the same bytes as {path}, already loaded; nothing was loaded"
+            )
 
-    A file byte for byte another one's is refused: for events and responses whatever its
-    date, for the change logs (customers, subscriptions…) on the same day only, since a
-    daily export may restate an unchanged list. Keys of events and responses another file
-    of the same day loaded are marked bad (quarantined with that reason); a file of nothing
-    else is a copy and refused, naming the files it repeats. Header-only files are alike
-    by nature and pass.
-    """
-    if not read:
+
+def _refuse_repeated_rows(
+    conn: psycopg.Connection, landing: LandingFile, parts: list[Part], read: int
+) -> None:
+    """Keys of events and responses that another file of the same day loaded are marked bad
+    (quarantined with that reason); a file of nothing else is the same rows under another
+    name and is refused, naming the files it repeats."""
+    if landing.entity.versioned or not read:
         return
-    entity = landing.entity
-    others = _loaded_files(conn, landing)
-    twins = [
-        path
-        for path, sha256, day in others
-        if sha256 == checksum and (not entity.versioned or day == landing.logical_date)
+    same_day = [
+        path for path, _, day, _ in _loaded_files(conn, landing) if day == landing.logical_date
     ]
-    if twins:
+    repeated = mark_loaded_elsewhere(conn, parts, same_day) if same_day else {}
+    if repeated and sum(repeated.values()) == read:
         raise FileRejected(
-            f"{landing.path}: the same bytes as {twins[0]}, already loaded; nothing was loaded"
-        )
-    same_day = [path for path, _, day in others if day == landing.logical_date]
-    if entity.versioned or not same_day:
-        return
-    if mark_loaded_elsewhere(conn, parts, same_day) == read:
-        raise FileRejected(
-            f"{landing.path}: every row's {entity.key} was already loaded from "
-            f"{', '.join(same_day)} (the same rows under another name); nothing was loaded"
+            f"{landing.path}: every row's {landing.entity.key} was already loaded from "
+            f"{', '.join(repeated)} (the same rows under another name); nothing was loaded"
         )
 
 
@@ -299,7 +301,8 @@ def _refuse_orphans(conn: psycopg.Connection, landing: LandingFile, parts: list[
         )
     ]
     if referenced:
-        raise FileRejected(
+        # Failed, not rejected: the same file may load once the referencing files change.
+        raise IngestError(
             f"{landing.path}: the correction drops customers that other loaded files still "
             f"reference: {', '.join(referenced[:10])}; nothing was loaded (keep those "
             "customers, or correct the files that reference them first)"
@@ -527,6 +530,7 @@ def load_file(
     fingerprint = (checksum, size, signature)
     parts: list[Part] = []
     try:
+        _refuse_a_copy(conn, landing, checksum)
         header = _read_header(landing)
         _check_header(landing, header)
         with conn.transaction():
@@ -540,7 +544,7 @@ def load_file(
                 entity, landing.path, landing.logical_date, run_id, segments, uuid.uuid4().hex[:8]
             )
             read, skipped_by_copy = _copy_and_check(conn, landing, header, parts)
-            _refuse_a_copy(conn, landing, checksum, parts, read)
+            _refuse_repeated_rows(conn, landing, parts, read)
             count_bad = sql.SQL("select count(*) from ({}) b").format(bad_lines(parts))
             quarantined = conn.execute(count_bad).fetchone()[0]
             rescued = 0
@@ -642,23 +646,36 @@ def record_rejected_entries(
     conn: psycopg.Connection, entries: list[RejectedEntry], run_id: str
 ) -> list[RejectedEntry]:
     """Write a ledger row for each landing entry that is not a loadable file, unless its
-    last ledger row already rejects it for the same reason; returns those it had not."""
-    last = dict(
-        conn.execute(
-            "select distinct on (file_path) file_path, status || ': ' || coalesce(message, '')"
-            " from ops.load_ledger where file_path = any(%s) order by file_path, finished_at desc",
+    last ledger row already rejects it for the same reason; returns those no night has
+    reported yet (see `mark_reported`)."""
+    last = {
+        path: (message, reported)
+        for path, message, reported in conn.execute(
+            "select distinct on (file_path) file_path, message, reported_at is not null"
+            " from ops.load_ledger where file_path = any(%s) and status = 'rejected'"
+            " order by file_path, finished_at desc",
             [[entry.path for entry in entries]],
-        ).fetchall()
-    )
-    new = [entry for entry in entries if last.get(entry.path) != f"rejected: {entry.message}"]
-    if new:
+        )
+    }
+    unrecorded = [e for e in entries if last.get(e.path, (None,))[0] != e.message]
+    if unrecorded:
         with conn.cursor() as cursor:
             cursor.executemany(
                 "insert into ops.load_ledger (file_path, source, logical_date, status, message,"
                 " run_id, started_at) values (%s, %s, %s, 'rejected', %s, %s, now())",
-                [(e.path, e.source, e.logical_date, e.message, run_id) for e in new],
+                [(e.path, e.source, e.logical_date, e.message, run_id) for e in unrecorded],
             )
-    return new
+    return [e for e in entries if last.get(e.path) != (e.message, True)]
+
+
+def mark_reported(conn: psycopg.Connection, paths: list[str]) -> None:
+    """Note that a night failed naming these rejected entries: later nights list them
+    without failing. Until then (a night that died first) every night reports them again."""
+    conn.execute(
+        "update ops.load_ledger set reported_at = clock_timestamp()"
+        " where status = 'rejected' and reported_at is null and file_path = any(%s)",
+        [paths],
+    )
 
 
 def unchanged_since_last_load(conn: psycopg.Connection, files: list[LandingFile]) -> set[str]:

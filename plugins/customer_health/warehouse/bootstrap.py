@@ -43,18 +43,24 @@ alter table ops.load_ledger add column if not exists stat_signature text;
 -- Rejected: an entry that can never load as it is (a name, a header, bytes that do not
 -- parse), not tried again until it changes; failed: may load another night (the quarantine
 -- threshold). A rejected entry may be no file at all, so it may lack entity, date and hash.
-alter table ops.load_ledger alter column source drop not null,
-    alter column entity drop not null, alter column logical_date drop not null,
-    alter column size_bytes drop not null, alter column sha256 drop not null;
 do $$ begin
-    if not exists (select from pg_constraint where conname = 'load_ledger_status_check'
+    if exists (select from pg_attribute where attrelid = 'ops.load_ledger'::regclass
+        and attname = 'sha256' and attnotnull) then
+        alter table ops.load_ledger alter column source drop not null,
+            alter column entity drop not null, alter column logical_date drop not null,
+            alter column size_bytes drop not null, alter column sha256 drop not null;
+    end if;
+    if not exists (select from pg_constraint where conrelid = 'ops.load_ledger'::regclass
+        and conname = 'load_ledger_status_check'
         and pg_get_constraintdef(oid) like '%rejected%') then
         alter table ops.load_ledger drop constraint if exists load_ledger_status_check,
             add constraint load_ledger_status_check
             check (status in ('loaded', 'skipped', 'failed', 'rejected'));
     end if;
 end $$;
--- Rows that broke the contract, by field and reason: {"score: above the maximum": 12}.
+-- When a night failed naming a rejected entry; later nights list it without failing.
+alter table ops.load_ledger add column if not exists reported_at timestamptz;
+-- Rows that broke the contract, by field and rule: {"score: above the maximum 10": 12}.
 alter table ops.load_ledger add column if not exists broken_rules jsonb;
 create index if not exists load_ledger_file on ops.load_ledger (file_path, finished_at);
 create table if not exists ops.run_log (

@@ -21,6 +21,20 @@ def with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
+def for_user(url: str, user: str) -> str:
+    """The same server and database for another user, without a password (to show people)."""
+    parsed = make_url(url)
+    shown = URL.create(
+        parsed.drivername,
+        username=user,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
+    return shown.render_as_string()
+
+
 def sqlalchemy_url(url: str, search_path: str | None = None) -> str:
     """The URL for SQLAlchemy's psycopg 3 driver (GX, Airflow's metadata DB, pandas);
     ``search_path`` selects the schema that schema-less table names resolve in."""

@@ -10,8 +10,8 @@ renamed as (
         role as respondent_role,
         score as nps_score,
         case
-            when score >= {{ var('nps_promoter_min_score') }} then 'promoter'
-            when score >= {{ var('nps_passive_min_score') }} then 'passive'
+            when score >= {{ var('nps_promoter_min_score') | int }} then 'promoter'
+            when score >= {{ var('nps_passive_min_score') | int }} then 'passive'
             else 'detractor'
         end as nps_category,
         comment as nps_comment,
