@@ -27,6 +27,7 @@ from customer_health.ingest.loader import record_rejected_entries
 from customer_health.ingest.segments import WHOLE_FILE
 from customer_health.pipeline import ingest
 from customer_health.synthetic.generator import GeneratorConfig, generate
+from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import drop_database
 from customer_health.warehouse.urls import with_database
 from tests.helpers import cli, table_checksums
@@ -177,6 +178,50 @@ def test_a_rejection_no_night_reported_fails_the_next_night(area, url):
     assert ingest(settings, NIGHT, "rerun")["rejected"] == [
         {"path": odd, "reason": f"{odd}: {NAME_RULE}"}
     ]
+
+
+# The ledger as the loader before rejected entries created it (commit 7f7ddc6).
+OLD_LEDGER = """
+create schema ops;
+create table ops.load_ledger (
+    ledger_id bigint generated always as identity primary key,
+    file_path text not null, source text not null, entity text not null,
+    logical_date date not null, size_bytes bigint not null, sha256 text not null,
+    rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+    status text not null check (status in ('loaded', 'skipped', 'failed')),
+    message text, run_id text not null, started_at timestamptz not null,
+    finished_at timestamptz not null default clock_timestamp(), stat_signature text
+);
+insert into ops.load_ledger (file_path, source, entity, logical_date, size_bytes, sha256,
+    rows_read, rows_loaded, rows_quarantined, status, run_id, started_at)
+values ('nps/2026-02-01/responses.csv', 'nps', 'responses', '2026-02-01', 10, 'abc', 1, 1, 0,
+    'loaded', 'old', now());
+"""
+
+
+def test_a_ledger_of_the_earlier_loader_takes_rejected_entries(area, url):
+    """The bootstrap upgrades the ledger in place (twice is the same as once): old rows
+    stay, a rejected entry without entity, date or hash fits, unknown statuses do not."""
+    settings, root = area
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as admin:
+        admin.execute("create database landing_area")
+    with psycopg.connect(with_database(url, "landing_area"), autocommit=True) as conn:
+        conn.execute(OLD_LEDGER)
+        ensure_warehouse_objects(conn, None)
+        ensure_warehouse_objects(conn, None)
+        (root / "crm").mkdir()
+        assert record_rejected_entries(conn, discover(str(root), NIGHT).rejected, "new") != []
+        assert conn.execute(
+            "select file_path, status, entity, sha256 from ops.load_ledger order by ledger_id"
+        ).fetchall() == [
+            ("nps/2026-02-01/responses.csv", "loaded", "responses", "abc"),
+            ("crm", "rejected", None, None),
+        ]
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                "insert into ops.load_ledger (file_path, status, run_id, started_at)"
+                " values ('x', 'lost', 'new', now())"
+            )
 
 
 def test_what_a_crashed_load_left_behind_is_swept_by_the_next_night(area, url):
