@@ -218,30 +218,31 @@ def _known_rejection(conn: psycopg.Connection, path: str, checksum: str) -> str 
     return row[2] if known else None
 
 
-def _loaded_files(
-    conn: psycopg.Connection, landing: LandingFile
-) -> list[tuple[str, str, date, int]]:
-    """(path, sha256, date, rows) of the last load of every other file of the entity: its
-    rows are in raw, whatever happened to later versions of the file."""
-    return conn.execute(
-        "select distinct on (file_path) file_path, sha256, logical_date, rows_loaded"
-        " from ops.load_ledger where entity = %s and file_path <> %s and status = 'loaded'"
-        " order by file_path, finished_at desc",
-        [landing.entity.name, landing.path],
-    ).fetchall()
-
-
 def _refuse_a_copy(conn: psycopg.Connection, landing: LandingFile, checksum: str) -> None:
     """Refuse a file byte for byte another loaded one with rows: for events and responses
     whatever its date, for the change logs (customers, subscriptions…) on the same day only,
     since a daily export may restate an unchanged list. Header-only files are alike by
-    nature and pass. Asked before the file is read: the ledger knows both checksums."""
-    for path, sha256, day, rows in _loaded_files(conn, landing):
-        same_day = day == landing.logical_date
-        if sha256 == checksum and rows and (same_day or not landing.entity.versioned):
-            raise FileRejected(
-                f"{landing.path}: the same bytes as {path}, already loaded; nothing was loaded"
-            )
+    nature and pass. Asked before the file is read: the ledger knows both checksums, and
+    a twin counts only while it is its file's last load (its rows are the ones in raw)."""
+    twin = conn.execute(
+        "select l.file_path from ops.load_ledger l where l.sha256 = %(sha256)s"
+        " and l.entity = %(entity)s and l.file_path <> %(path)s and l.status = 'loaded'"
+        " and l.rows_loaded > 0 and (not %(versioned)s or l.logical_date = %(day)s)"
+        " and not exists (select from ops.load_ledger n where n.file_path = l.file_path"
+        "  and n.status = 'loaded' and n.finished_at > l.finished_at)"
+        " order by l.file_path limit 1",
+        {
+            "sha256": checksum,
+            "entity": landing.entity.name,
+            "path": landing.path,
+            "versioned": landing.entity.versioned,
+            "day": landing.logical_date,
+        },
+    ).fetchone()
+    if twin:
+        raise FileRejected(
+            f"{landing.path}: the same bytes as {twin[0]}, already loaded; nothing was loaded"
+        )
 
 
 def _refuse_repeated_rows(
@@ -253,7 +254,12 @@ def _refuse_repeated_rows(
     if landing.entity.versioned or not read:
         return
     same_day = [
-        path for path, _, day, _ in _loaded_files(conn, landing) if day == landing.logical_date
+        path
+        for (path,) in conn.execute(
+            "select distinct file_path from ops.load_ledger where entity = %s"
+            " and logical_date = %s and file_path <> %s and status = 'loaded' order by 1",
+            [landing.entity.name, landing.logical_date, landing.path],
+        )
     ]
     repeated = mark_loaded_elsewhere(conn, parts, same_day) if same_day else {}
     if repeated and sum(repeated.values()) == read:
@@ -264,10 +270,11 @@ def _refuse_repeated_rows(
 
 
 def _refuse_orphans(conn: psycopg.Connection, landing: LandingFile, parts: list[Part]) -> None:
-    """A corrected customers file may not take away customers that loaded rows of other
-    files still reference: their rows would stay in raw, pointing nowhere. Refused, listing
-    the customers and who references them; correct those files first, or keep the
-    customers. Reads the referencing tables only when the correction drops a customer."""
+    """A corrected customers file (one replacing its earlier load) may not take away
+    customers that loaded rows of other files still reference: their rows would stay in
+    raw, pointing nowhere. Fails, listing the customers and who references them, and is
+    tried again every night: correct those files first, or keep the customers. Reads the
+    referencing tables only when the correction drops a customer."""
     new_keys = sql.SQL(" union all ").join(
         sql.SQL(
             "select t.customer_id from {} t where not exists"
@@ -554,7 +561,7 @@ def load_file(
                 if skipped_by_copy:
                     rescued = _rescue_blank_values(conn, landing, header, parts)
                     quarantined -= rescued
-            if entity.name == "customers":
+            if entity.name == "customers" and previous is not None:
                 _refuse_orphans(conn, landing, parts)
             broken = _broken_rules(conn, landing, header, parts) if quarantined else {}
             if quarantined > tolerated_rows and quarantined / read > threshold:

@@ -63,6 +63,9 @@ alter table ops.load_ledger add column if not exists reported_at timestamptz;
 -- Rows that broke the contract, by field and rule: {"score: above the maximum 10": 12}.
 alter table ops.load_ledger add column if not exists broken_rules jsonb;
 create index if not exists load_ledger_file on ops.load_ledger (file_path, finished_at);
+-- Each file is compared with the loaded ones: a byte-identical twin, files of the same day.
+create index if not exists load_ledger_sha256 on ops.load_ledger (sha256);
+create index if not exists load_ledger_day on ops.load_ledger (entity, logical_date);
 create table if not exists ops.run_log (
     run_log_id bigint generated always as identity primary key,
     run_id text not null,
