@@ -288,7 +288,7 @@ CASES = [
         "the same rows again as gzip on the same day",
         "nps/2026-03-04/responses-again.csv.gz",
         gzip.compress((NPS + OK.format(n=51) + OK.format(n=50)).encode()),
-        error="every row's response_id was already loaded from nps/2026-03-04/responses.csv "
+        error="every row was already loaded from nps/2026-03-04/responses.csv "
         r"\(the same rows under another name\)",
         first={"nps/2026-03-04/responses.csv": NPS + OK.format(n=50) + OK.format(n=51)},
     ),
@@ -297,13 +297,36 @@ CASES = [
         "nps/2026-03-04/responses-more.csv",
         NPS + OK.format(n=51) + OK.format(n=52),
         loaded=1,
-        reasons={2: "response_id: key already loaded from another file of the same day"},
+        reasons={2: "response_id: already loaded from another file of the same day"},
         first={"nps/2026-03-04/responses.csv": NPS + OK.format(n=50) + OK.format(n=51)},
     ),
     Case(
         "a change log restated unchanged on another day",
         "support/2026-03-05/tickets.csv",
         TICKETS + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n",
+        loaded=1,
+        first={
+            "support/2026-03-04/tickets.csv": TICKETS
+            + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n"
+        },
+    ),
+    Case(
+        "a change log restating rows again the same day",
+        "support/2026-03-04/tickets-resent.csv",
+        TICKETS
+        + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n"
+        + "T10,L1,2026-03-01T09:00:00+00:00,,low,bug,\n",
+        loaded=1,
+        reasons={2: "ticket_id: already loaded from another file of the same day"},
+        first={
+            "support/2026-03-04/tickets.csv": TICKETS
+            + "T9,L1,2026-03-01T08:00:00+00:00,,low,bug,\n"
+        },
+    ),
+    Case(
+        "a change log correcting a key the same day",
+        "support/2026-03-04/tickets-closed.csv",
+        TICKETS + "T9,L1,2026-03-01T08:00:00+00:00,2026-03-01T09:30:00+00:00,low,bug,5\n",
         loaded=1,
         first={
             "support/2026-03-04/tickets.csv": TICKETS

@@ -319,18 +319,27 @@ def mark_duplicates(conn: psycopg.Connection, parts: list[Part], share: int) -> 
 def mark_loaded_elsewhere(
     conn: psycopg.Connection, parts: list[Part], paths: list[str]
 ) -> dict[str, int]:
-    """Record the lines whose key one of ``paths`` (files of the same entity and day)
-    already loaded: the same rows sent again under another name must not be in raw twice.
-    Reads only those files' partitions; returns how many lines each file repeats (a line
-    counted once, for the first such file)."""
+    """Record the lines one of ``paths`` (files of the same entity and day) already loaded:
+    the same rows sent again under another name must not be in raw twice. For events and
+    responses a key is a row; a change log may restate a key the same day (a correction),
+    so there only a row equal in every column repeats. Reads only those files' partitions;
+    returns how many lines each file repeats (a line counted once, for the first file)."""
     entity = parts[0].entity
     *_, loaded_elsewhere = duplicate_rule_numbers(entity, parts[0].logical_date)
+    same_row = sql.SQL("r.{0} = t.{0}").format(sql.Identifier(entity.key))
+    if entity.versioned:
+        columns = [sql.Identifier(name) for name in entity.column_names]
+        same_row = sql.SQL("{} and ({}) is not distinct from ({})").format(
+            same_row,
+            sql.SQL(", ").join(sql.SQL("r.{}").format(c) for c in columns),
+            sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in columns),
+        )
     repeated: dict[str, int] = {}
     for part in parts:
         rows = conn.execute(
             sql.SQL(
                 "with found as (select distinct on (t._line) t._line, r._source_file"
-                "  from {table} t join {raw} r on r.{key} = t.{key}"
+                "  from {table} t join {raw} r on {same_row}"
                 "  and r._source_file in ({paths}) order by t._line, r._source_file),"
                 " marked as (insert into {bad} (_part, _line, _rule, _kind)"
                 "  select {name}, _line, {rule}, 'rule' from found)"
@@ -338,7 +347,7 @@ def mark_loaded_elsewhere(
             ).format(
                 table=part.table,
                 raw=sql.Identifier("raw", entity.name),
-                key=sql.Identifier(entity.key),
+                same_row=same_row,
                 paths=sql.SQL(", ").join(sql.Literal(path) for path in paths),
                 bad=BAD_LINES,
                 name=sql.Literal(part.name),

@@ -248,10 +248,10 @@ def _refuse_a_copy(conn: psycopg.Connection, landing: LandingFile, checksum: str
 def _refuse_repeated_rows(
     conn: psycopg.Connection, landing: LandingFile, parts: list[Part], read: int
 ) -> None:
-    """Keys of events and responses that another file of the same day loaded are marked bad
-    (quarantined with that reason); a file of nothing else is the same rows under another
-    name and is refused, naming the files it repeats."""
-    if landing.entity.versioned or not read:
+    """Rows another file of the same day loaded (for events and responses, their keys) are
+    marked bad, quarantined with that reason; a file of nothing else is the same rows under
+    another name and is refused, naming the files it repeats."""
+    if not read:
         return
     same_day = [
         path
@@ -264,7 +264,7 @@ def _refuse_repeated_rows(
     repeated = mark_loaded_elsewhere(conn, parts, same_day) if same_day else {}
     if repeated and sum(repeated.values()) == read:
         raise FileRejected(
-            f"{landing.path}: every row's {landing.entity.key} was already loaded from "
+            f"{landing.path}: every row was already loaded from "
             f"{', '.join(repeated)} (the same rows under another name); nothing was loaded"
         )
 

@@ -19,7 +19,7 @@ from customer_health.ingest.contracts import Column, Entity
 
 CONFLICTING_DUPLICATE = "key appears more than once in the file with different content"
 EXACT_DUPLICATE = "exact duplicate of an earlier row"
-LOADED_ELSEWHERE = "key already loaded from another file of the same day"
+LOADED_ELSEWHERE = "already loaded from another file of the same day"
 
 
 @dataclass(frozen=True)
