@@ -39,6 +39,47 @@ totals as (
         count(*) filter (where movement = 'reactivation') as reactivated_customers
     from movements
     group by grouping sets ((month_start, size_segment), (month_start))
+),
+
+-- Every month from the first with MRR to the night's: a month without any customer row
+-- still gets its 'all' row, all zeros, so charts and sums over months have no gaps.
+months as (
+    select spine.month_start::date as month_start
+    from generate_series(
+        (select min(month_start) from mrr),
+        date_trunc('month', {{ as_of_date() }}),
+        interval '1 month'
+    ) as spine (month_start)
+),
+
+empty_months as (
+    select
+        months.month_start,
+        'all' as segment,
+        0 as starting_mrr,
+        0 as new_mrr,
+        0 as expansion_mrr,
+        0 as upsell_mrr,
+        0 as cross_sell_mrr,
+        0 as contraction_mrr,
+        0 as churned_mrr,
+        0 as reactivation_mrr,
+        0 as ending_mrr,
+        0 as active_customers,
+        0 as new_customers,
+        0 as churned_customers,
+        0 as reactivated_customers
+    from months
+    where not exists (
+        select from totals
+        where totals.month_start = months.month_start
+    )
+),
+
+every_month as (
+    select * from totals
+    union all
+    select * from empty_months
 )
 
 select
@@ -63,4 +104,4 @@ select
         starting_mrr + new_mrr + expansion_mrr + reactivation_mrr
         - contraction_mrr - churned_mrr - ending_mrr
     )::numeric(14, 2) as reconciliation_difference
-from totals
+from every_month

@@ -23,12 +23,23 @@ windows as (
     select * from (values ('monthly', 1), ('trailing_12m', 12)) as w (window_name, months)
 ),
 
+-- Every month from the first with MRR to the night's, whether or not anyone has a row in it:
+-- a cohort that churned entirely still has a period end, with NRR 0.
+period_ends as (
+    select spine.month_start::date as period_end_month
+    from generate_series(
+        (select min(month_start) from mrr),
+        date_trunc('month', {{ as_of_date() }}),
+        interval '1 month'
+    ) as spine (month_start)
+),
+
 periods as (
     select
         period_ends.period_end_month,
         windows.window_name,
         (period_ends.period_end_month - windows.months * interval '1 month')::date as window_start
-    from (select distinct month_start as period_end_month from mrr) as period_ends
+    from period_ends
     cross join windows
 ),
 
@@ -133,6 +144,7 @@ select
     segment::text as segment,
     signup_cohort::text as signup_cohort,
     starting_customers::bigint as starting_customers,
+    (starting_customers < {{ var('nrr_min_sample_customers') | int }})::boolean as is_small_sample,
     retained_customers::bigint as retained_customers,
     starting_mrr::numeric(14, 2) as starting_mrr,
     coalesce(expansion_mrr, 0)::numeric(14, 2) as expansion_mrr,
