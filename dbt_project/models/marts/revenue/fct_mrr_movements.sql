@@ -44,12 +44,7 @@ totals as (
 -- Every month from the first with MRR to the night's: a month without any customer row
 -- still gets its 'all' row, all zeros, so charts and sums over months have no gaps.
 months as (
-    select spine.month_start::date as month_start
-    from generate_series(
-        (select min(month_start) from mrr),
-        date_trunc('month', {{ as_of_date() }}),
-        interval '1 month'
-    ) as spine (month_start)
+    {{ month_spine("select min(month_start) from mrr") }}
 ),
 
 empty_months as (

@@ -26,12 +26,8 @@ windows as (
 -- Every month from the first with MRR to the night's, whether or not anyone has a row in it:
 -- a cohort that churned entirely still has a period end, with NRR 0.
 period_ends as (
-    select spine.month_start::date as period_end_month
-    from generate_series(
-        (select min(month_start) from mrr),
-        date_trunc('month', {{ as_of_date() }}),
-        interval '1 month'
-    ) as spine (month_start)
+    select months.month_start as period_end_month
+    from ({{ month_spine("select min(month_start) from mrr") }}) as months
 ),
 
 periods as (
