@@ -447,8 +447,8 @@ def drop_parts(conn: psycopg.Connection, parts: Iterable[Part]) -> None:
 def sweep_leftovers(conn: psycopg.Connection) -> list[str]:
     """Drop what loads that never finished left in ``raw_files`` (a loader killed between
     its streams' COPY and the attach): tables that are no partition of ``raw``, and their
-    bad lines. Only safe while no other load runs: the night's ingest calls it under the
-    night lock. Returns the tables dropped."""
+    bad lines. Only safe while no other load runs: the night's ingest calls it holding the
+    ingest advisory lock (one ingest at a time). Returns the tables dropped."""
     names = [
         name
         for (name,) in conn.execute(

@@ -77,8 +77,7 @@ def discover(root: str, up_to: date, ignore: tuple[str, ...] = ()) -> Landing:
         name = _name(top)
         if _ignored(name, ignore, landing):
             continue
-        reason = _not_a_folder(top)
-        if reason or name not in SOURCES:
+        if not _is_folder(top) or name not in SOURCES:
             expected = f"expected one of {', '.join(SOURCES)}"
             landing.rejected.append(RejectedEntry(name, f"not a source folder ({expected})"))
             continue
@@ -100,7 +99,7 @@ def _survey_day(
         day = date.fromisoformat(day_text) if re.fullmatch(r"\d{4}-\d\d-\d\d", day_text) else None
     except ValueError:
         day = None
-    if day is None or _not_a_folder(folder):
+    if day is None or not _is_folder(folder):
         landing.rejected.append(
             RejectedEntry(relative, "not a yyyy-mm-dd date folder", source=source)
         )
@@ -126,10 +125,9 @@ def _ignored(name: str, ignore: tuple[str, ...], landing: Landing) -> bool:
     return False
 
 
-def _not_a_folder(entry: dict) -> str | None:
-    if entry.get("islink"):
-        return "a symbolic link: links are not followed"
-    return None if entry["type"] == "directory" else "not a folder"
+def _is_folder(entry: dict) -> bool:
+    """A real folder: links to folders are not followed either."""
+    return entry["type"] == "directory" and not entry.get("islink")
 
 
 def _unloadable(entry: dict, source: str) -> str | None:
