@@ -21,7 +21,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
 .PHONY: install system-packages demo test test-quick airflow lint format lock warehouse-stop clean \
-	bench-ingest bench-incremental bench-orchestration bench-dag-parse grid-screenshot
+	bench-ingest bench-incremental bench-orchestration bench-dag-parse bench-alerts grid-screenshot
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +104,10 @@ bench-ingest: install
 bench-incremental: install
 	$(BIN)/customer-health warehouse start
 	$(BIN)/python bench/incremental.py --scale-factor 0.1
+
+bench-alerts: install
+	$(BIN)/customer-health warehouse start
+	$(BIN)/python bench/alert_noise.py --scale-factor 0.5
 
 bench-dag-parse: install $(MANIFEST)
 	$(BIN)/python bench/dag_parse.py --rounds 5

@@ -1,33 +1,116 @@
--- One row per band drop (green→yellow, yellow→red, green→red) from one day to the next,
--- with the scores either side and the two components that moved the score most over the
--- 30 days before it. Derived from the daily history, so rerunning or backfilling a night
--- reproduces the same rows; the alert sender keeps its own ledger to notify each once.
+-- One row per band drop worth telling a person about. A drop (the band lower than the day
+-- before) is confirmed once the score stayed below the band it left for confirm_days days
+-- in a row, and is alerted on that day unless the customer was alerted less than
+-- cooldown_days before (health_alert_settings seed): a score hovering at a band floor
+-- would otherwise alert every few days and teach people to ignore alerts. Derived from
+-- the daily history, so rerunning or backfilling a night reproduces the same rows; the
+-- alert sender keeps its own ledger to notify each once.
 with health_daily as (
     select * from {{ ref('fct_customer_health_daily') }}
 ),
 
+bands as (
+    select * from {{ ref('health_bands') }}
+),
+
+alert_settings as (
+    select
+        max(value) filter (where setting = 'confirm_days')::integer as confirm_days,
+        max(value) filter (where setting = 'cooldown_days')::integer as cooldown_days
+    from {{ ref('health_alert_settings') }}
+),
+
 drops as (
     select
-        customer_id,
-        health_date as alert_date,
-        previous_health_band as from_band,
-        health_band as to_band,
-        health_score,
-        health_score_change_30d,
-        top_driver_1,
-        top_driver_1_change,
-        top_driver_2,
-        top_driver_2_change
+        health_daily.customer_id,
+        health_daily.health_date as drop_date,
+        health_daily.previous_health_band as from_band,
+        bands.min_score as from_band_floor
     from health_daily
-    where is_band_drop
+    inner join bands on health_daily.previous_health_band = bands.band
+    where health_daily.is_band_drop
+),
+
+-- Every day of the confirmation window must have a score, all below the band left.
+confirmed_drops as (
+    select
+        drops.customer_id,
+        drops.drop_date,
+        drops.from_band,
+        max(health_daily.health_date) as alert_date
+    from drops
+    cross join alert_settings
+    inner join health_daily
+        on
+            drops.customer_id = health_daily.customer_id
+            and health_daily.health_date
+            between drops.drop_date and drops.drop_date + alert_settings.confirm_days - 1
+    group by drops.customer_id, drops.drop_date, drops.from_band, alert_settings.confirm_days
+    having
+        count(*) = alert_settings.confirm_days
+        and bool_and(health_daily.health_score < drops.from_band_floor)
+),
+
+first_confirmed_drops as (
+    select distinct on (customer_id)
+        customer_id,
+        drop_date,
+        alert_date
+    from confirmed_drops
+    order by customer_id asc, alert_date asc
+),
+
+-- Walk each customer's confirmed drops in date order: the first is alerted, each later one
+-- only when the cool-down since the last alerted one has passed.
+alerted as (
+    with recursive alert_chain as (
+        select * from first_confirmed_drops
+        union all
+        select
+            alert_chain.customer_id,
+            next_drop.drop_date,
+            next_drop.alert_date
+        from alert_chain
+        cross join alert_settings
+        cross join
+            lateral (
+                select
+                    confirmed_drops.drop_date,
+                    confirmed_drops.alert_date
+                from confirmed_drops
+                where
+                    confirmed_drops.customer_id = alert_chain.customer_id
+                    and confirmed_drops.alert_date
+                    >= alert_chain.alert_date + alert_settings.cooldown_days
+                    and confirmed_drops.alert_date > alert_chain.alert_date
+                order by confirmed_drops.alert_date asc
+                limit 1
+            ) as next_drop
+    )
+
+    select * from alert_chain
 )
 
 select
-    drops.customer_id || ':' || drops.alert_date as alert_id,
-    drops.*,
+    (alerted.customer_id || ':' || alerted.drop_date)::text as alert_id,
+    alerted.customer_id::text as customer_id,
+    alerted.drop_date::date as drop_date,
+    alerted.alert_date::date as alert_date,
+    confirmed_drops.from_band::text as from_band,
+    health_daily.health_band::text as to_band,
+    health_daily.health_score::numeric as health_score,
+    health_daily.health_score_change_30d::numeric as health_score_change_30d,
+    health_daily.top_driver_1::text as top_driver_1,
+    health_daily.top_driver_1_change::numeric as top_driver_1_change,
+    health_daily.top_driver_2::text as top_driver_2,
+    health_daily.top_driver_2_change::numeric as top_driver_2_change,
     concat_ws(
         ', ',
-        drops.top_driver_1 || ' ' || drops.top_driver_1_change,
-        drops.top_driver_2 || ' ' || drops.top_driver_2_change
-    ) as drivers
-from drops
+        health_daily.top_driver_1 || ' ' || health_daily.top_driver_1_change,
+        health_daily.top_driver_2 || ' ' || health_daily.top_driver_2_change
+    )::text as drivers
+from alerted
+inner join confirmed_drops
+    on alerted.customer_id = confirmed_drops.customer_id and alerted.drop_date = confirmed_drops.drop_date
+inner join health_daily
+    on alerted.customer_id = health_daily.customer_id and alerted.alert_date = health_daily.health_date
