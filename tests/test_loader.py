@@ -465,3 +465,29 @@ def test_raw_tables_of_the_unpartitioned_loader_are_refused_with_a_message(scrat
             ensure_warehouse_objects(scratch_conn, None)
     finally:
         scratch_conn.execute("drop table raw.flat_events")
+
+
+def test_a_column_added_to_the_contract_reaches_tables_created_before_it(scratch_conn, root):
+    """A warehouse from before csm_owner existed gains the column and loads files naming it."""
+    scratch_conn.execute(
+        "alter table raw.customers drop column csm_owner;"
+        "alter table raw_quarantine.customers drop column csm_owner"
+    )
+    ensure_warehouse_objects(scratch_conn, None)
+    landing = landed(
+        root,
+        "billing/2026-01-03/customers-owned.csv",
+        "customer_id,name,industry,country,employee_count,created_at,csm_owner\n"
+        "L3,Loader Three,software,US,400,2026-01-03T00:00:00+00:00,csm-02\n",
+    )
+    assert load_file(scratch_conn, landing, "r1", 1.0).status == "loaded"
+    owners = scratch_conn.execute(
+        "select customer_id, csm_owner from raw.customers where customer_id in ('L1', 'L3')"
+    ).fetchall()
+    assert sorted(owners) == [("L1", None), ("L3", "csm-02")]
+    quarantine = scratch_conn.execute(
+        "select count(*) from information_schema.columns"
+        " where table_schema = 'raw_quarantine' and table_name = 'customers'"
+        " and column_name = 'csm_owner'"
+    ).fetchone()[0]
+    assert quarantine == 1

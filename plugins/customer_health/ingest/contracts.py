@@ -75,6 +75,12 @@ ENTITIES: tuple[Entity, ...] = (
             Column("employee_count", "integer", minimum=1),
             Column("parent_customer_id", "text", required=False, description="Parent account"),
             Column("created_at", "timestamptz", not_after_file_date=True),
+            Column(
+                "csm_owner",
+                "text",
+                required=False,
+                description="Customer success manager owning the customer; empty: pooled queue",
+            ),
         ),
     ),
     Entity(

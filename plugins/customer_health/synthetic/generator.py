@@ -38,6 +38,8 @@ from customer_health.synthetic.catalogue import (
 
 CUSTOMERS_AT_SF1 = 1000
 CHURN_DECLINE_DAYS = 75
+CSM_MIN_EMPLOYEES = 200
+CSM_TEAM = ("csm-01", "csm-02", "csm-03", "csm-04")
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,16 @@ class Customer:
             "employee_count": self.employees,
             "parent_customer_id": self.parent_id or "",
             "created_at": f"{self.created.isoformat()}T09:00:00+00:00",
+            "csm_owner": self.csm_owner,
         }
+
+    @property
+    def csm_owner(self) -> str:
+        """Customers of CSM_MIN_EMPLOYEES or more have a named manager (spread over the team
+        by customer number); smaller ones are served by the pooled queue (empty)."""
+        if self.employees < CSM_MIN_EMPLOYEES:
+            return ""
+        return CSM_TEAM[int(self.customer_id.lstrip("C")) % len(CSM_TEAM)]
 
 
 class LandingWriter:

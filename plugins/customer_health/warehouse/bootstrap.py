@@ -137,6 +137,17 @@ def _raw_table_ddl(entity: Entity) -> sql.Composed:
     )
     table = sql.Identifier("raw", entity.name)
     quarantine = sql.Identifier("raw_quarantine", entity.name)
+    # A column added to the contract later reaches tables created before it (empty in old
+    # rows; new partitions could not attach otherwise).
+    added = sql.SQL("").join(
+        sql.SQL(
+            "alter table {table} add column if not exists {name} {type};"
+            "alter table {quarantine} add column if not exists {name} text;"
+        ).format(
+            table=table, quarantine=quarantine, name=sql.Identifier(c.name), type=sql.SQL(c.type)
+        )
+        for c in entity.columns
+    )
     # Each loaded file is attached as partitions (see ingest.file_partitions); readers
     # filtering on _logical_date skip the others by their CHECK constraints, so no index.
     return sql.SQL(
@@ -144,7 +155,7 @@ def _raw_table_ddl(entity: Entity) -> sql.Composed:
         " partition by range (_source_file, _line);"
         "create table if not exists {quarantine} ({as_text}, {load}, "
         "_field text not null, _reason text not null);"
-        "create index if not exists {index} on {quarantine} (_source_file);"
+        "create index if not exists {index} on {quarantine} (_source_file);{added}"
     ).format(
         table=table,
         typed=typed_columns(entity),
@@ -152,6 +163,7 @@ def _raw_table_ddl(entity: Entity) -> sql.Composed:
         index=sql.Identifier(f"{entity.name}_source_file"),
         quarantine=quarantine,
         as_text=as_text,
+        added=added,
     )
 
 

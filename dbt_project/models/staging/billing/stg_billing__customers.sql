@@ -10,6 +10,7 @@ renamed as (
         upper(country) as country_code,
         employee_count,
         parent_customer_id,
+        csm_owner,
         created_at,
         created_at::date as created_date
     from source
