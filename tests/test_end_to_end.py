@@ -19,6 +19,7 @@ PUBLISHED_TABLES = {
     "customer_360",
     "dim_customers",
     "dim_customer_health",
+    "fct_cs_actions",
     "fct_customer_health_daily",
     "fct_expansion_opportunities",
     "fct_health_alerts",

@@ -2,7 +2,7 @@
     quotes doubled, so no value can end the literal and add SQL; a value that is no date
     fails the build in PostgreSQL, naming the model. -#}
 {% macro date_literal(value) -%}
-    cast('{{ value | string | replace("'", "''") }}' as date)
+    cast({{ text_literal(value) }} as date)
 {%- endmacro %}
 
 {#- The night being built, as a SQL date literal. -#}

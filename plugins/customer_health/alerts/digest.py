@@ -16,7 +16,8 @@ def build_digest(settings: Settings) -> Alert:
         at_risk = conn.execute(
             sql.SQL(
                 "select customer_id, customer_name, health_score, health_band, next_best_action,"
-                " next_best_action_reason from {}.customer_360"
+                " next_best_action_reason, next_best_action_due_date, action_owner"
+                " from {}.customer_360"
                 " where health_band in ('red', 'yellow')"
                 " order by health_score, customer_id limit 10"
             ).format(schema)
@@ -45,6 +46,8 @@ def build_digest(settings: Settings) -> Alert:
                     "band": r[3],
                     "next_best_action": r[4],
                     "why": r[5],
+                    "due": r[6].isoformat(),
+                    "owner": r[7],
                 }
                 for r in at_risk
             ],

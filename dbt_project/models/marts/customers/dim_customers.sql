@@ -122,6 +122,7 @@ select
     arr_tier::text as arr_tier,
     parent_customer_id::text as parent_customer_id,
     account_id::text as account_id,
+    csm_owner::text as csm_owner,
     (sum(mrr * 12) over (partition by account_id))::numeric(14, 2) as account_arr,
     mrr::numeric(14, 2) as mrr,
     (mrr * 12)::numeric(14, 2) as arr,

@@ -1,6 +1,6 @@
 -- One row per annual subscription item renewing within the renewal window (growth_settings,
 -- default 90 days) of the night being built: ARR at stake, health, NPS and what to do:
--- fix_before_renewal (red health or detractor NPS), renew_and_expand (green with an
+-- fix_before_renewal (health below green or detractor NPS), renew_and_expand (green with an
 -- unblocked opportunity), renew otherwise.
 with items as (
     select * from {{ ref('int_subscription_items_normalized') }}
@@ -46,7 +46,7 @@ select
     health.health_band::text as health_band,
     round(health.nps_180d, 1)::numeric as nps_180d,
     (case
-        when health.health_band = 'red' or health.nps_180d < 0 then 'fix_before_renewal'
+        when health.health_band <> 'green' or health.nps_180d < 0 then 'fix_before_renewal'
         when health.health_band = 'green' and open_opportunities.customer_id is not null
             then 'renew_and_expand'
         else 'renew'
