@@ -266,6 +266,27 @@ def test_bad_rows_are_quarantined_not_lost(conn):
     assert {field for (field,) in reasons} <= {"quantity", "customer_id", "occurred_at"}
 
 
+def test_every_published_table_and_column_carries_its_description(conn):
+    """BI tools show COMMENT ON text beside fields; dbt writes it from the models' YAML."""
+    tables = dict(
+        conn.execute(
+            "select c.relname, obj_description(c.oid, 'pg_class') from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'analytics' and c.relkind = 'r'"
+        )
+    )
+    columns = conn.execute(
+        "select c.relname, a.attname from pg_attribute a"
+        " join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'analytics' and c.relkind = 'r' and a.attnum > 0"
+        " and not a.attisdropped and coalesce(col_description(c.oid, a.attnum), '') = ''"
+    ).fetchall()
+    assert set(tables) == PUBLISHED_TABLES
+    assert {name for name, comment in tables.items() if not comment} == set()
+    assert columns == []
+    assert tables["fct_cs_actions"].startswith("One row per customer per open")
+
+
 def test_bi_reader_sees_published_schema_only(url, conn):
     params = psycopg.conninfo.conninfo_to_dict(url)
     params.update(user="bi_reader", password="test-only-bi-password")
