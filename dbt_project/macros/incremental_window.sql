@@ -28,3 +28,14 @@
         where {{ date_column }} between date '{{ window_start }}' and {{ as_of_date() }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Pre-hook of the nightly logs (one row per night, nothing to recompute for past nights):
+    remove the night being built, in the same transaction as the insert, so a rerun of a
+    night replaces its rows. Earlier and later nights are never touched: their rows are what
+    those nights published and cannot be computed again. -#}
+{% macro delete_night(date_column) -%}
+    {%- if execute and is_incremental() -%}
+        delete from {{ this }}
+        where {{ date_column }} = {{ as_of_date() }}
+    {%- endif -%}
+{%- endmacro %}
