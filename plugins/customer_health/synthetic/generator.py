@@ -520,8 +520,11 @@ def plan_accounts(customers: Sequence[Customer], seed: int) -> None:
         p=employees / employees.sum(),
     )
     parents = [elders[position] for position in sorted(picked)]
+    parent_ids = {p.customer_id for p in parents}
     oldest = min((p.created, p.customer_id) for p in parents)
-    candidates = [c for c in by_age if c not in parents and (c.created, c.customer_id) > oldest]
+    candidates = [
+        c for c in by_age if c.customer_id not in parent_ids and (c.created, c.customer_id) > oldest
+    ]
     size = min(len(candidates), round(BUYING_CENTER_SHARE * len(customers)))
     for position in sorted(rng.choice(len(candidates), size=size, replace=False)):
         child = candidates[position]
