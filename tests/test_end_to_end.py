@@ -17,6 +17,7 @@ from tests.helpers import BIN, NIGHT, TEST_DATA, capture_webhooks, table_checksu
 
 PUBLISHED_TABLES = {
     "customer_360",
+    "dim_accounts",
     "dim_customers",
     "dim_customer_health",
     "fct_cs_actions",
@@ -302,7 +303,9 @@ def test_bi_reader_sees_published_schema_only(url, conn):
         ).fetchall()
     ]
     with psycopg.connect(**params, autocommit=True) as bi:
-        assert bi.execute("select count(*) from analytics.dim_customers").fetchone()[0] > 0
+        for name in PUBLISHED_TABLES:
+            query = sql.SQL("select count(*) from {}").format(sql.Identifier("analytics", name))
+            assert bi.execute(query).fetchone()[0] > 0, name
         forbidden = [
             "select * from raw.customers",
             "select * from ops.load_ledger",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
+from tests.helpers import TEST_DATA
 
 SMALL = GeneratorConfig(scale_factor=0.02, days=200, seed=11)
 
@@ -117,3 +118,45 @@ def test_churn_is_preceded_by_falling_usage(tmp_path):
 
     falling = [c for c in churn_day if events_between(c, 1, 31) < events_between(c, 91, 121)]
     assert len(falling) / len(churn_day) > 0.7
+
+
+@pytest.mark.parametrize("config", [TEST_DATA, GeneratorConfig()], ids=["test-scale", "demo-scale"])
+def test_accounts_have_several_active_buying_centers(config, tmp_path):
+    """Some parent accounts have two or more active buying centers under them, at the scale
+    of the tests and of the demo, and the files state the structure the generator planned:
+    each child created on or after its parent, under a parent that has none."""
+    summary = generate(tmp_path, config)
+    customers = {row["customer_id"]: row for row in rows(tmp_path, "customers")}
+    simulated = {c.customer_id: c for c in summary.simulated}
+    assert {k: r["parent_customer_id"] or None for k, r in customers.items()} == {
+        k: c.parent_id for k, c in simulated.items()
+    }
+    for row in customers.values():
+        parent = customers.get(row["parent_customer_id"])
+        if parent:
+            assert parent["created_at"] <= row["created_at"] and not parent["parent_customer_id"]
+
+    night = config.end_date.isoformat()
+    active_in_files = {
+        item["customer_id"]
+        for item in latest_items(tmp_path).values()
+        if item["start_date"] <= night and (not item["end_date"] or item["end_date"] > night)
+    }
+    active_children = {
+        account: sorted(
+            c.customer_id
+            for c in members
+            if c.customer_id != account and c.active_on(config.end_date)
+        )
+        for account, members in summary.accounts().items()
+    }
+    in_files = {
+        account: sorted(
+            k
+            for k, r in customers.items()
+            if r["parent_customer_id"] == account and k in active_in_files
+        )
+        for account in active_children
+    }
+    assert in_files == active_children
+    assert max(len(children) for children in active_children.values()) >= 2, active_children

@@ -2,8 +2,10 @@
 
 Demos, tests and benchmarks all need data whose health and revenue metrics mean something:
 customers who expand, contract and churn, with churn preceded by falling usage, worse NPS
-and more urgent tickets. Every customer draws from its own seeded random stream, so the
-output depends only on (seed, scale factor, days, end date), not on iteration order.
+and more urgent tickets. Every customer draws from its own seeded random stream, and the
+account structure (which customers are buying centers of which parent account) from one
+more, so the output depends only on (seed, scale factor, days, end date), not on iteration
+order.
 
 Billing files are daily change logs: the first day states everything known so far, later
 days restate only the customers, subscription items, invoices and tickets that changed.
@@ -40,6 +42,11 @@ CUSTOMERS_AT_SF1 = 1000
 CHURN_DECLINE_DAYS = 75
 CSM_MIN_EMPLOYEES = 200
 CSM_TEAM = ("csm-01", "csm-02", "csm-03", "csm-04")
+# Account structure (plan_accounts): one parent account per this many customers, and this
+# share of all customers are buying centers of one of them.
+CUSTOMERS_PER_PARENT_ACCOUNT = 10
+BUYING_CENTER_SHARE = 0.3
+ACCOUNT_STREAM = 0xACC  # with the seed, names the account structure's own random stream
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,10 @@ class Customer:
     kind: str  # expanding / stable / contracting / churning
     churn_day: date | None
     items: list[Item] = field(default_factory=list)
+
+    def active_on(self, day: date) -> bool:
+        """A customer is active while any of its subscription items is."""
+        return any(it.active_on(day) for it in self.items)
 
     def row(self) -> dict[str, object]:
         return {
@@ -221,9 +232,11 @@ class _CustomerSimulation:
             else:
                 kind = "contracting"
         employees = int(np.clip(rng.lognormal(5.0, 1.3), 5, 25_000))
-        parent = None
+        # Parents are planned by plan_accounts from a stream of their own. Customers after
+        # the tenth used to draw a parent here (a 5 % coin, then a number on heads); the
+        # draws stay so that every attribute drawn after them keeps its value.
         if self.index > 10 and rng.random() < 0.05:
-            parent = f"C{int(rng.integers(1, self.index)):05d}"
+            rng.integers(1, self.index)
         first, second = rng.choice(len(NAME_PARTS[0])), rng.choice(len(NAME_PARTS[1]))
         return Customer(
             customer_id=customer_id,
@@ -231,7 +244,7 @@ class _CustomerSimulation:
             industry=str(rng.choice(INDUSTRIES)),
             country=str(rng.choice(COUNTRIES)),
             employees=employees,
-            parent_id=parent,
+            parent_id=None,
             created=created,
             kind=kind,
             churn_day=churn_day,
@@ -495,6 +508,44 @@ class _CustomerSimulation:
             )
 
 
+def plan_accounts(customers: Sequence[Customer], seed: int) -> None:
+    """Make some customers buying centers of a few parent accounts (sets ``parent_id``).
+
+    Large customers buy through several buying centers (departments, subsidiaries) and are
+    sold to as one account. Land and expand: a parent account is a long-standing customer —
+    one per CUSTOMERS_PER_PARENT_ACCOUNT customers, drawn from the earlier-created half,
+    weighted by employees (big companies have more departments) — and BUYING_CENTER_SHARE
+    of the customers are buying centers, each of a parent account created on or before it.
+    Parents are never buying centers themselves, so chains are one level deep and cannot
+    form a cycle. The draws come from a stream of their own: the customers' streams, and
+    with them every other attribute, are the same as without accounts.
+    """
+    rng = np.random.default_rng([seed, ACCOUNT_STREAM])
+    by_age = sorted(customers, key=lambda c: (c.created, c.customer_id))
+    elders = by_age[: max(1, len(by_age) // 2)]
+    employees = np.array([c.employees for c in elders], dtype=float)
+    picked = rng.choice(
+        len(elders),
+        size=max(1, round(len(customers) / CUSTOMERS_PER_PARENT_ACCOUNT)),
+        replace=False,
+        p=employees / employees.sum(),
+    )
+    parents = [elders[position] for position in sorted(picked)]
+    parent_ids = {p.customer_id for p in parents}
+    oldest = min((p.created, p.customer_id) for p in parents)
+    candidates = [
+        c for c in by_age if c.customer_id not in parent_ids and (c.created, c.customer_id) > oldest
+    ]
+    size = min(len(candidates), round(BUYING_CENTER_SHARE * len(customers)))
+    for position in sorted(rng.choice(len(candidates), size=size, replace=False)):
+        child = candidates[position]
+        older = [
+            p for p in parents if (p.created, p.customer_id) < (child.created, child.customer_id)
+        ]
+        weights = np.array([p.employees for p in older], dtype=float)
+        child.parent_id = older[int(rng.choice(len(older), p=weights / weights.sum()))].customer_id
+
+
 def _corrupt(writer: LandingWriter, config: GeneratorConfig) -> int:
     """Spoil a dose of usage rows the way real exports go wrong; ingest must quarantine them."""
     if config.bad_row_rate <= 0:
@@ -527,6 +578,17 @@ class GenerationSummary:
     # What was simulated, before it became files: tests check the marts against it.
     simulated: tuple[Customer, ...] = ()
 
+    def accounts(self) -> dict[str, list[Customer]]:
+        """Every account (the top of a parent chain) with its buying centers, itself included."""
+        parent_of = {c.customer_id: c.parent_id for c in self.simulated}
+        members: dict[str, list[Customer]] = defaultdict(list)
+        for customer in self.simulated:
+            top = customer.customer_id
+            while parent_of.get(top):
+                top = parent_of[top]
+            members[top].append(customer)
+        return dict(members)
+
 
 def generate(landing: Path, config: GeneratorConfig) -> GenerationSummary:
     """Write every landing file for the window; the same config always writes the same bytes."""
@@ -534,22 +596,24 @@ def generate(landing: Path, config: GeneratorConfig) -> GenerationSummary:
     days = [config.start_date + timedelta(d) for d in range(config.days)]
     for product in PRODUCTS:
         writer.add("products", config.start_date, product.row())
-    simulated = []
-    for index in tqdm(
-        range(1, config.customer_count + 1),
+    sims = [
+        _CustomerSimulation(index, config, writer) for index in range(1, config.customer_count + 1)
+    ]
+    simulated = [sim.build_customer() for sim in sims]
+    plan_accounts(simulated, config.seed)
+    for sim, customer in tqdm(
+        zip(sims, simulated, strict=True),
+        total=len(sims),
         desc="simulating customers",
         unit="customer",
         leave=False,
     ):
-        sim = _CustomerSimulation(index, config, writer)
-        customer = sim.build_customer()
         sim.build_items(customer)
         sim.emit_billing(customer)
         sim.emit_usage(customer, days)
         sim.emit_nps(customer, days)
         sim.emit_tickets(customer, days)
         sim.emit_invoices(customer)
-        simulated.append(customer)
     bad = _corrupt(writer, config)
     rows = writer.write(landing, ENTITIES)
     return GenerationSummary(
