@@ -39,6 +39,8 @@ PUBLISHED_TABLES = {
     "fct_white_space_by_segment",
     "health_score_backtest",
 }
+# Published in the same transaction to the personal-data schema, not to analytics.
+PERSONAL_TABLES = {"fct_referral_contacts"}
 
 
 @pytest.fixture(autouse=True)
@@ -240,11 +242,18 @@ def test_affinity_support_counts_active_customers(conn):
 
 def test_referrals_and_renewals_follow_their_rules(conn):
     wrong_referrals = conn.execute(
-        "select count(*) from analytics.fct_referral_candidates r"
+        "select count(*) from cs_personal.fct_referral_contacts r"
         " join analytics.customer_360 c using (customer_id)"
         " where r.nps_score < 9 or c.health_band <> 'green' or c.lifecycle_stage <> 'growth'"
     ).fetchone()[0]
     assert wrong_referrals == 0
+    counted = conn.execute(
+        "select customer_id, promoters_180d from analytics.fct_referral_candidates"
+    ).fetchall()
+    contacts = conn.execute(
+        "select customer_id, count(*) from cs_personal.fct_referral_contacts group by 1"
+    ).fetchall()
+    assert sorted(counted) == sorted(contacts)
     days = conn.execute(
         "select min(days_to_renewal), max(days_to_renewal) from analytics.fct_renewals_upcoming"
     ).fetchone()
@@ -315,10 +324,39 @@ def test_bi_reader_sees_published_schema_only(url, conn):
             "delete from analytics.dim_customers",
             "create schema bi_sandbox",
             *[f'select * from "{schema}".dim_customers' for schema in backups],
+            "select * from cs_personal.fct_referral_contacts",
         ]
         for statement in forbidden:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 bi.execute(statement)
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        psycopg.connect(**{**params, "dbname": "postgres"})
+
+
+def test_per_person_rows_are_readable_by_cs_reader_only(url, conn):
+    """cs_reader is a group role: a person granted it reads the personal schema, no more."""
+    personal_columns = conn.execute(
+        "select table_schema, table_name from information_schema.columns"
+        " where column_name = 'user_id' and table_schema in ('analytics', 'cs_personal')"
+    ).fetchall()
+    assert personal_columns == [("cs_personal", "fct_referral_contacts")]
+    conn.execute("drop role if exists cs_test_person")
+    conn.execute("create role cs_test_person login password 'test-only-cs' in role cs_reader")
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    params.update(user="cs_test_person", password="test-only-cs")
+    try:
+        with psycopg.connect(**params, autocommit=True) as person:
+            rows = person.execute("select count(*) from cs_personal.fct_referral_contacts")
+            assert (
+                rows.fetchone()[0]
+                == conn.execute(
+                    "select count(*) from cs_personal.fct_referral_contacts"
+                ).fetchone()[0]
+            )
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                person.execute("select * from analytics.dim_customers")
+    finally:
+        conn.execute("drop role cs_test_person")
 
 
 def test_publish_log_records_the_night(conn):
@@ -327,7 +365,7 @@ def test_publish_log_records_the_night(conn):
         "from ops.publish_log order by publish_id limit 1"
     ).fetchone()
     assert action == "publish" and build_schema.startswith("analytics_build_20261126_")
-    assert set(counts) == PUBLISHED_TABLES
+    assert set(counts) == PUBLISHED_TABLES | PERSONAL_TABLES
     assert gates["raw"]["success"] and gates["marts"]["success"]
     assert 0 < duration < 600
 
@@ -353,7 +391,7 @@ def test_the_published_asset_event_carries_row_counts(airflow_env):
             " where a.name = 'analytics.customer_health'"
         ).fetchall()
     assert len(extras) == 1
-    assert set(json.loads(extras[0][0])["row_counts"]) == PUBLISHED_TABLES
+    assert set(json.loads(extras[0][0])["row_counts"]) == PUBLISHED_TABLES | PERSONAL_TABLES
 
 
 def test_the_digest_dag_sends_who_needs_attention(airflow_env):

@@ -229,6 +229,7 @@ def test_rerun_of_the_same_night_publishes_identical_tables(db, env):
 
 def test_rollback_restores_the_previous_version_in_one_step(db, env):
     current = table_checksums(db)
+    current_personal = table_checksums(db, "cs_personal")
     night = db.execute("select as_of_date from analytics.dim_customer_health limit 1").fetchone()[0]
     result = cli(env, "run", "--date", (FIRST if night == SECOND else SECOND).isoformat())
     assert result.returncode == 0, result.stderr[-3000:]
@@ -236,6 +237,8 @@ def test_rollback_restores_the_previous_version_in_one_step(db, env):
     result = cli(env, "publish", "rollback")
     assert result.returncode == 0, result.stderr
     assert table_checksums(db) == current
+    assert table_checksums(db, "cs_personal") == current_personal
+    assert set(current_personal) == {"fct_referral_contacts"}
     assert (
         db.execute(
             "select action from ops.publish_log order by publish_id desc limit 1"

@@ -116,6 +116,7 @@ class Settings:
     database: str
     landing_path: str
     publish_schema: str
+    personal_schema: str
     build_schema_prefix: str
     backups_to_keep: int
     quarantine_threshold: float
@@ -160,6 +161,7 @@ def load_settings() -> Settings:
         database=os.environ.get("WAREHOUSE_DATABASE", "customer_health"),
         landing_path=os.environ.get("LANDING_PATH", str(home / "data" / "landing")),
         publish_schema=_identifier("PUBLISH_SCHEMA", "analytics", BACKUP_SCHEMA_SUFFIX),
+        personal_schema=_identifier("PERSONAL_SCHEMA", "cs_personal", 0),
         build_schema_prefix=_identifier(
             "BUILD_SCHEMA_PREFIX", "analytics_build", BUILD_SCHEMA_SUFFIX
         ),

@@ -1,7 +1,9 @@
 """Publish a validated build schema by swapping it in for ``analytics`` atomically.
 
-Both renames, the grants to ``bi_reader`` and the publish-log row happen in one
-transaction: a BI query sees last night's tables or tonight's, never a mix. Renaming a
+Both renames, the move of per-person tables to the personal-data schema, the grants to
+``bi_reader`` and ``cs_reader`` and the publish-log row happen in one transaction: a BI
+query sees last night's tables or tonight's, never a mix, and ``bi_reader`` is never
+granted a per-person table. Renaming a
 schema does not wait for BI queries reading it (they keep their snapshot and the tables
 they opened), so the swap itself never blocks. Dropping an old backup does wait for its
 readers, so pruning runs afterwards in its own transaction with a lock timeout: a BI
@@ -22,7 +24,8 @@ from psycopg import sql
 
 from customer_health.errors import PublishError, PublishLockTimeout
 from customer_health.settings import Settings
-from customer_health.warehouse.bootstrap import BI_ROLE
+from customer_health.transform.dbt import personal_data_models
+from customer_health.warehouse.bootstrap import BI_ROLE, CS_ROLE
 
 log = structlog.get_logger(__name__)
 
@@ -84,8 +87,45 @@ def backups(conn: psycopg.Connection, published: str) -> list[str]:
     return [name for (name,) in rows]
 
 
-def _swap(conn: psycopg.Connection, incoming: str, published: str, backup: str) -> bool:
-    """Inside the caller's transaction: published → backup (if any), incoming → published."""
+def _move_personal_tables(
+    conn: psycopg.Connection, settings: Settings, published: str, backup: str | None
+) -> None:
+    """Tonight's per-person tables leave the published schema for the personal one; the
+    ones they replace go to the backup (with the rest of that night), or are dropped."""
+    personal = settings.personal_schema
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(personal)))
+    already_there = table_names(conn, personal)
+    for table in sorted(personal_data_models(settings) & set(table_names(conn, published))):
+        if table in already_there:
+            old = sql.Identifier(personal, table)
+            if backup is None:
+                conn.execute(sql.SQL("drop table {}").format(old))
+            else:
+                conn.execute(
+                    sql.SQL("alter table {} set schema {}").format(old, sql.Identifier(backup))
+                )
+        conn.execute(
+            sql.SQL("alter table {} set schema {}").format(
+                sql.Identifier(published, table), sql.Identifier(personal)
+            )
+        )
+    conn.execute(
+        sql.SQL("grant usage on schema {} to {}").format(
+            sql.Identifier(personal), sql.Identifier(CS_ROLE)
+        )
+    )
+    conn.execute(
+        sql.SQL("grant select on all tables in schema {} to {}").format(
+            sql.Identifier(personal), sql.Identifier(CS_ROLE)
+        )
+    )
+
+
+def _swap(
+    conn: psycopg.Connection, settings: Settings, incoming: str, published: str, backup: str
+) -> bool:
+    """Inside the caller's transaction: published → backup (if any), incoming → published,
+    per-person tables → the personal schema; then the grants."""
     had_previous = schema_exists(conn, published)
     if had_previous:
         conn.execute(
@@ -103,6 +143,7 @@ def _swap(conn: psycopg.Connection, incoming: str, published: str, backup: str) 
             sql.Identifier(incoming), sql.Identifier(published)
         )
     )
+    _move_personal_tables(conn, settings, published, backup if had_previous else None)
     conn.execute(
         sql.SQL("grant usage on schema {} to {}").format(
             sql.Identifier(published), sql.Identifier(BI_ROLE)
@@ -172,7 +213,7 @@ def publish(
                     f"build schema {build_schema!r} does not exist; nothing to publish"
                 )
             counts = row_counts(conn, build_schema)
-            had_previous = _swap(conn, build_schema, published, backup)
+            had_previous = _swap(conn, settings, build_schema, published, backup)
             _log_publish(
                 conn,
                 action="publish",
@@ -230,7 +271,7 @@ def rollback(conn: psycopg.Connection, settings: Settings, run_id: str) -> Publi
         restored = available[0]
         counts = row_counts(conn, restored)
         replaced = f"{published}_backup_{_stamp()}"
-        _swap(conn, restored, published, replaced)
+        _swap(conn, settings, restored, published, replaced)
         _log_publish(
             conn,
             action="rollback",

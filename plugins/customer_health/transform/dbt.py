@@ -109,15 +109,29 @@ def manifest_path(settings: Settings) -> Path:
     return settings.dbt_project_dir / "target" / "manifest.json"
 
 
-def mart_models(settings: Settings) -> set[str]:
-    """The marts a build must leave in the run's schema, as the manifest lists them."""
+def _mart_nodes(settings: Settings) -> list[dict]:
     manifest = json.loads(manifest_path(settings).read_text())
-    return {
-        node["name"]
+    return [
+        node
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model"
         and node["package_name"] == "customer_health"
         and node["fqn"][1] == "marts"
+    ]
+
+
+def mart_models(settings: Settings) -> set[str]:
+    """The marts a build must leave in the run's schema, as the manifest lists them."""
+    return {node["name"] for node in _mart_nodes(settings)}
+
+
+def personal_data_models(settings: Settings) -> set[str]:
+    """Marts with a row per person (``meta: {personal_data: true}`` in their YAML): published
+    to the personal-data schema only cs_reader reads, never to the schema BI reads."""
+    return {
+        node["name"]
+        for node in _mart_nodes(settings)
+        if node["config"].get("meta", {}).get("personal_data") is True
     }
 
 

@@ -2,7 +2,7 @@
 
 ``raw`` and ``raw_quarantine`` tables are generated from the landing contracts, so a new
 column is declared once. ``bi_reader`` is the only role BI tools get; it sees the
-published schema and nothing else.
+published schema and nothing else. ``cs_reader`` sees the personal-data schema only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from customer_health.errors import WarehouseError
 from customer_health.ingest.contracts import ENTITIES, Entity
 
 BI_ROLE = "bi_reader"
+# Reads the personal-data schema (per-person rows) and nothing else; a group role, granted
+# to the people in customer success who may see it (`grant cs_reader to alice`).
+CS_ROLE = "cs_reader"
 LOAD_COLUMNS = sql.SQL(
     "_source_file text not null, _line bigint not null, _logical_date date not null, "
     "_run_id text not null, _loaded_at timestamptz not null default now()"
@@ -197,19 +200,29 @@ def ensure_warehouse_objects(conn: psycopg.Connection, bi_password: str | None) 
         _check_raw_is_partitioned(conn)
         for entity in ENTITIES:
             conn.execute(_raw_table_ddl(entity))
-        _ensure_bi_role(conn, bi_password)
+        _ensure_reader_roles(conn, bi_password)
 
 
-def _ensure_bi_role(conn: psycopg.Connection, password: str | None) -> None:
-    role = sql.Identifier(BI_ROLE)
-    exists = conn.execute("select 1 from pg_roles where rolname = %s", [BI_ROLE]).fetchone()
-    if not exists:
+def _ensure_role(conn: psycopg.Connection, name: str) -> sql.Identifier:
+    role = sql.Identifier(name)
+    if not conn.execute("select 1 from pg_roles where rolname = %s", [name]).fetchone():
         conn.execute(sql.SQL("create role {} nologin").format(role))
+    return role
+
+
+def _ensure_reader_roles(conn: psycopg.Connection, password: str | None) -> None:
+    role = _ensure_role(conn, BI_ROLE)
+    cs_role = _ensure_role(conn, CS_ROLE)
     if password:
         conn.execute(sql.SQL("alter role {} login password {}").format(role, sql.Literal(password)))
     database = conn.info.dbname
     conn.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
-    conn.execute(
-        sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), role)
-    )
+    for reader in (role, cs_role):
+        conn.execute(
+            sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), reader)
+        )
+    # The maintenance database is not the readers' business either (its owner keeps access;
+    # a pipeline user that does not own it gets a warning and changes nothing).
+    if database != "postgres":
+        conn.execute("revoke connect, temporary on database postgres from public")
     conn.execute("revoke create on schema public from public")

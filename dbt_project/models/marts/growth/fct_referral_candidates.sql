@@ -1,32 +1,21 @@
--- One row per promoter (latest response within 180 days) at a green customer in the
--- growth stage: whom to ask for a referral, with the respondent's role. Respondents are
--- pseudonymous user ids; comments are not published.
-with latest_responses as (
-    select distinct on (customer_id, user_id) *
-    from {{ ref('stg_nps__responses') }}
-    where responded_date between {{ as_of_date() }} - 179 and {{ as_of_date() }}
-    order by customer_id asc, user_id asc, responded_at desc
-),
-
-customers as (
-    select * from {{ ref('dim_customers') }}
-    where lifecycle_stage = 'growth'
+-- One row per customer to ask for a referral: a green customer in the growth stage with
+-- at least one promoter in the last 180 days, and how many promoters, in which roles. The
+-- people themselves are in fct_referral_contacts, which only cs_reader can read.
+with contacts as (
+    select * from {{ ref('fct_referral_contacts') }}
 ),
 
 health as (
     select * from {{ ref('dim_customer_health') }}
-    where health_band = 'green'
 )
 
 select
-    (latest_responses.customer_id || ':' || latest_responses.user_id)::text as referral_candidate_id,
-    latest_responses.customer_id::text as customer_id,
-    latest_responses.user_id::text as user_id,
-    latest_responses.respondent_role::text as respondent_role,
-    latest_responses.nps_score::integer as nps_score,
-    latest_responses.responded_date::date as responded_date,
-    health.health_score::numeric as health_score
-from latest_responses
-inner join customers on latest_responses.customer_id = customers.customer_id
-inner join health on latest_responses.customer_id = health.customer_id
-where latest_responses.nps_category = 'promoter'
+    contacts.customer_id::text as customer_id,
+    count(*)::bigint as promoters_180d,
+    string_agg(distinct contacts.respondent_role, ', ' order by contacts.respondent_role)::text
+        as promoter_roles,
+    max(contacts.responded_date)::date as latest_promoter_response_date,
+    max(health.health_score)::numeric as health_score
+from contacts
+inner join health on contacts.customer_id = health.customer_id
+group by contacts.customer_id
