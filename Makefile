@@ -30,12 +30,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-# Debian packages the deployment tests need: redis-server (Celery's broker). PyPI's
-# redis-server wheel does not install here. Installs as root; otherwise says what to run.
+# Debian packages the tests need: redis-server (Celery's broker in the deployment tests; PyPI's
+# redis-server wheel does not install here) and chromium (the browser Playwright opens the
+# quality report in; Playwright downloads none). Installs as root; otherwise says what to run.
 system-packages:
 	@command -v redis-server > /dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server > /dev/null; \
 	  else echo "redis-server is missing: sudo apt-get install redis-server" >&2; exit 1; fi; }
+	@command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium > /dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 # The dbt manifest the Airflow task group is drawn from (DAG parsing never runs dbt).
 MANIFEST := dbt_project/target/manifest.json
@@ -76,7 +80,7 @@ format: install
 # Re-resolve the dependency ranges of pyproject.toml and pin every version again.
 lock:
 	rm -rf /tmp/customer-health-lock && $(PYTHON) -m venv /tmp/customer-health-lock
-	/tmp/customer-health-lock/bin/pip install --quiet ".[dev,docs]"
+	/tmp/customer-health-lock/bin/pip install --quiet ".[dev]"
 	{ echo "# Pinned versions of every dependency (direct and transitive). Regenerate with \`make lock\`."; \
 	  /tmp/customer-health-lock/bin/pip freeze --exclude customer-health; } > constraints.txt
 
@@ -87,12 +91,11 @@ clean: warehouse-stop
 	rm -rf .warehouse .airflow data dbt_project/target dbt_project/logs expectations/uncommitted/data_docs expectations/uncommitted/validations
 
 # docs/grid.png: the grid of a night run by the local deployment, photographed by Debian's
-# chromium through Playwright (the `docs` extra; no browser download).
+# chromium through Playwright (no browser download).
 grid-screenshot: install $(MANIFEST)
 	@command -v chromium > /dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium > /dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs]"
 	$(BIN)/customer-health warehouse start
 	$(BIN)/python docs/grid_screenshot.py
 

@@ -11,7 +11,7 @@ Turns one night's billing, usage, NPS and support files into the published
    schema: a task per model and its tests (astronomer-cosmos, drawn from the dbt manifest;
    `DBT_EXECUTION_MODE=cosmos_watcher` by default, `cosmos_local`, or `single` for one
    `build` task);
-4. **validate_marts** — the `marts_gate` checkpoint on that schema (Data Docs per run);
+4. **validate_marts** — the `marts_gate` checkpoint on that schema (a quality report per run);
 5. **publish** — atomic swap of the run's schema for `analytics`, alerts on health
    band drops; emits the `analytics.customer_health` asset;
 6. **summarize** — records the run in `ops.run_log`; row counts and the customers most at
@@ -137,7 +137,7 @@ def customer_health_nightly():
         }
         record_run(settings, context["run_id"], night_of(context, TIMEZONE), "published", stages)
         give_night_back(settings, context["run_id"])
-        return describe_published(settings, marts_gate.get("data_docs"))
+        return describe_published(settings, marts_gate.get("quality_report"))
 
     ingested = ingest()
     raw_gate = validate_raw(ingested)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 
 from customer_health.errors import QualityGateError
 from customer_health.pipeline import validate_marts, validate_raw
-from customer_health.quality.gates import latest_data_docs, run_project_dir
+from customer_health.quality.gates import latest_report, run_project_dir
 from customer_health.settings import load_settings
 from tests.helpers import table_checksums
 
@@ -33,8 +33,8 @@ def test_raw_gate_passes_on_loaded_data_with_a_report_per_run(settings, publishe
     summary = validate_raw(settings, "test-raw-gate")
     assert (summary["success"], summary["failed"]) == (True, [])
     assert summary["expectations"] == declared_expectations("raw_gate")
-    assert "test-raw-gate" in summary["data_docs"]
-    assert latest_data_docs(settings) == Path(summary["data_docs"])
+    assert "test-raw-gate" in summary["quality_report"]
+    assert latest_report(settings) == Path(summary["quality_report"])
 
 
 def test_mart_gate_names_the_failing_expectation(conn, published_night):
@@ -51,6 +51,8 @@ def test_mart_gate_names_the_failing_expectation(conn, published_night):
         validate_marts(load_settings(), build, "test-mart-gate")
     message = str(failure.value)
     assert "dim_customer_health.health_score" in message and "150" in message
+    report = Path(message.rsplit("report: ", 1)[1])
+    assert "150" in report.read_text()
     assert table_checksums(conn) == published_before
     conn.execute(f'drop schema "{build}" cascade')
 
@@ -66,10 +68,11 @@ def test_gates_print_no_gx_warnings(settings, published_night, capfd):
 
 
 def test_a_gate_run_leaves_no_secret_in_its_folder(settings, url, published_night):
-    """The run's GX folder (suites, results, Data Docs) is kept; the password is not in it."""
+    """The run's folder (GX suites, results, the quality report) is kept; the password is not
+    in it."""
     summary = validate_raw(settings, "test-no-secret")
     password = make_url(url).password
-    run_folder = run_project_dir(settings, "test-no-secret-raw_gate")
+    run_folder = run_project_dir(settings, "test-no-secret-raw_gate").parent
     files = [path for path in run_folder.rglob("*") if path.is_file()]
     assert summary["success"] and files
     assert [path for path in files if password.encode() in path.read_bytes()] == []

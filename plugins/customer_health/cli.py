@@ -155,12 +155,12 @@ def summary(
 ) -> None:
     """Print what is published now: row counts, the five customers most at risk, BI access."""
     from customer_health.pipeline import summarize
-    from customer_health.quality.gates import latest_data_docs
+    from customer_health.quality.gates import latest_report
 
     settings = load_settings()
-    docs = latest_data_docs(settings)
+    report = latest_report(settings)
     with reported_failures():
-        result = summarize(settings, str(docs) if docs else None)
+        result = summarize(settings, str(report) if report else None)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
@@ -189,7 +189,7 @@ def _print_summary(settings, result: dict) -> None:
             f"  {c['customer_id']}  {c['name']:<28} score {c['health_score']:>5.1f} "
             f"{c['band']:<6}  weakest: {c['weakest_component']:<12} MRR ${c['mrr']:,.2f}"
         )
-    typer.echo(f"\nQuality report (GX Data Docs): {result['data_docs']}")
+    typer.echo(f"\nQuality report (static HTML, opens offline): {result['quality_report']}")
     parts = conninfo_to_dict(warehouse_url(settings))
     password_hint = (
         "$BI_READER_PASSWORD"

@@ -189,7 +189,7 @@ def _gate(settings: Settings, checkpoint: str, schema: str, run_id: str) -> dict
     enforce(gate)
     return {
         **gate.summary(),
-        "data_docs": str(gate.data_docs) if gate.data_docs else None,
+        "quality_report": str(gate.report),
         "seconds": round(time.monotonic() - clock, 1),
     }
 
@@ -318,7 +318,7 @@ def _drop_failed_build_schemas(conn, settings: Settings, run_id: str) -> list[st
     return [name for (name,) in rows]
 
 
-def summarize(settings: Settings, data_docs: str | None = None) -> dict:
+def summarize(settings: Settings, quality_report: str | None = None) -> dict:
     """What a person wants to know after the night: the landing entries the last published
     night could not load (first: someone has to act), what was published and who is at risk."""
     schema = sql.Identifier(settings.publish_schema)
@@ -364,7 +364,7 @@ def summarize(settings: Settings, data_docs: str | None = None) -> dict:
             }
             for r in at_risk
         ],
-        "data_docs": data_docs,
+        "quality_report": quality_report,
     }
 
 
@@ -403,5 +403,5 @@ def run_night(settings: Settings, logical_date: date, run_id: str | None = None)
     finally:
         give_night_back(settings, run_id)
         night_conn.close()
-    summary = summarize(settings, stages["validate_marts"].get("data_docs"))
+    summary = summarize(settings, stages["validate_marts"].get("quality_report"))
     return {"run_id": run_id, **stages, "summary": summary}

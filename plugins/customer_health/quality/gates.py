@@ -2,11 +2,12 @@
 
 Suites, validation definitions and checkpoints are files under ``expectations/``. Each run
 validates from its own copy of that project under ``REPORTS_DIR/<run>/gx``, so concurrent
-runs share no mutable GX state and every run keeps its own Data Docs; the copy's raw suites
-are generated from the contracts with the run's settings (see ``raw_suites``). The connection
-reaches GX in memory, as the runtime value of ``${GX_WAREHOUSE_URL}``, never in a file of the
-run's folder; its ``search_path`` points the schema-less table assets at the schema being
-validated.
+runs share no mutable GX state and every run keeps its results and its quality report (a
+static page, see ``report_site``; the checkpoints build no GX Data Docs, which need the
+internet); the copy's raw suites are generated from the contracts with the run's settings
+(see ``raw_suites``). The connection reaches GX in memory, as the runtime value of
+``${GX_WAREHOUSE_URL}``, never in a file of the run's folder; its ``search_path`` points the
+schema-less table assets at the schema being validated.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import structlog
 
 from customer_health.errors import QualityGateError
 from customer_health.quality.raw_suites import write_raw_suites
+from customer_health.quality.report_site import REPORT_NAME, write_report
 from customer_health.settings import Settings, disable_telemetry
 from customer_health.warehouse.urls import sqlalchemy_url
 
@@ -34,6 +36,8 @@ class ExpectationOutcome:
     unexpected_count: int | None
     sample: list = field(default_factory=list)
     error: str | None = None
+    # What the expectation asks of the column (bounds, allowed values), for the report.
+    parameters: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         where = f"{self.suite}.{self.column}" if self.column else self.suite
@@ -49,7 +53,9 @@ class GateResult:
     checkpoint: str
     success: bool
     outcomes: list[ExpectationOutcome]
-    data_docs: Path | None
+    report: Path
+    # The suites of the validations the checkpoint ran, in its order.
+    suites: list[str]
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
@@ -69,14 +75,14 @@ def run_project_dir(settings: Settings, run_id: str) -> Path:
     return settings.reports_dir / safe / "gx"
 
 
-def data_docs_index(project: Path) -> Path:
-    """Where a checkpoint's Data Docs site (the HTML quality report) is written."""
-    return project / "uncommitted" / "data_docs" / "local_site" / "index.html"
+def report_path(project: Path) -> Path:
+    """Where a checkpoint run's quality report is written: beside its project copy."""
+    return project.parent / REPORT_NAME
 
 
-def latest_data_docs(settings: Settings) -> Path | None:
+def latest_report(settings: Settings) -> Path | None:
     """The newest run's quality report, wherever its run's project copy is."""
-    pattern = data_docs_index(Path("*") / "gx")
+    pattern = report_path(Path("*") / "gx")
     found = sorted(settings.reports_dir.glob(str(pattern)), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
@@ -111,9 +117,10 @@ def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id:
         for run in result.run_results.values()
         for check in run.results
     ]
-    docs = data_docs_index(project)
-    gate = GateResult(checkpoint, bool(result.success), outcomes, docs if docs.exists() else None)
-    log.info("quality gate", **gate.summary())
+    suites = [run.suite_name for run in result.run_results.values()]
+    gate = GateResult(checkpoint, bool(result.success), outcomes, report_path(project), suites)
+    write_report(gate, schema, run_id)
+    log.info("quality gate", **gate.summary(), report=str(gate.report))
     return gate
 
 
@@ -135,6 +142,12 @@ def _outcome(suite: str, check) -> ExpectationOutcome:
         unexpected_count=count,
         sample=sample,
         error=_first_error(check.exception_info),
+        parameters={
+            name: value
+            for name, value in config.kwargs.items()
+            # The column has its own field; a query's description says what it checks.
+            if name not in ("column", "batch_id", "unexpected_rows_query")
+        },
     )
 
 
@@ -152,5 +165,5 @@ def enforce(gate: GateResult) -> None:
         lines = "\n  ".join(o.describe() for o in gate.failures)
         raise QualityGateError(
             f"quality gate {gate.checkpoint} failed, nothing was published:\n  {lines}\n"
-            f"report: {gate.data_docs}"
+            f"report: {gate.report}"
         )
