@@ -19,7 +19,12 @@ PUBLISHED_TABLES = {
     "customer_360",
     "dim_accounts",
     "dim_customers",
+    "dim_currencies",
     "dim_customer_health",
+    "dim_health_bands",
+    "dim_health_components",
+    "dim_products",
+    "dim_size_tiers",
     "fct_cs_actions",
     "fct_customer_health_daily",
     "fct_expansion_conversion",
@@ -300,6 +305,45 @@ def test_every_published_table_and_column_carries_its_description(conn):
     assert {name for name, comment in tables.items() if not comment} == set()
     assert columns == []
     assert tables["fct_cs_actions"].startswith("One row per customer per open")
+
+
+def test_scoring_parameters_and_customer_attributes_reach_bi(conn):
+    """bi_reader cannot read `reference`: the seeds the night scored with are published."""
+    pairs = {
+        "dim_health_components": "select component, weight, neutral_score"
+        " from reference.health_score_weights",
+        "dim_health_bands": "select band, min_score from reference.health_bands",
+        "dim_size_tiers": "select dimension, tier, min_value from reference.segment_thresholds",
+        "dim_currencies": "select currency, rate_to_usd from reference.fx_rates",
+    }
+    published = {
+        "dim_health_components": "select component, weight, neutral_score"
+        " from analytics.dim_health_components",
+        "dim_health_bands": "select health_band, min_score from analytics.dim_health_bands",
+        "dim_size_tiers": "select dimension, tier, min_value from analytics.dim_size_tiers",
+        "dim_currencies": "select currency, rate_to_usd from analytics.dim_currencies",
+    }
+    for table, seed in pairs.items():
+        assert sorted(conn.execute(published[table])) == sorted(conn.execute(seed)), table
+    mismatched = conn.execute(
+        "select count(*) from analytics.customer_360 c360"
+        " full join analytics.dim_customers dim using (customer_id)"
+        " where (c360.account_id, c360.industry, c360.region, c360.behavioural_segment)"
+        " is distinct from (dim.account_id, dim.industry, dim.region, dim.behavioural_segment)"
+    ).fetchone()[0]
+    assert mismatched == 0
+    owners = conn.execute(
+        "select product_id, customers_owning from analytics.dim_products where customers_owning > 0"
+    ).fetchall()
+    # An active customer owns a product exactly when it has no white space row for it.
+    owners_from_white_space = conn.execute(
+        "select p.product_id, count(*) from analytics.dim_products p"
+        " cross join analytics.dim_customer_health c"
+        " where not exists (select from analytics.fct_white_space ws"
+        "                   where ws.customer_id = c.customer_id and ws.product_id = p.product_id)"
+        " group by p.product_id"
+    ).fetchall()
+    assert sorted(owners) == sorted(owners_from_white_space)
 
 
 def test_bi_reader_sees_published_schema_only(url, conn):

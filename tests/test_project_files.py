@@ -111,3 +111,21 @@ def test_docker_compose_follows_the_deployment_rules():
     assert re.fullmatch(r"metabase/metabase:v\d+\.\d+\.\d+(\.\d+)?", metabase["image"])
     data = metabase["environment"]["MB_DB_FILE"].rsplit("/", 1)[0]
     assert any(volume.endswith(":" + data) for volume in metabase["volumes"])
+
+
+def test_every_published_table_has_a_tested_key(dbt_manifest):
+    """BI tools need a key to join and count on; dbt tests its uniqueness every night."""
+    manifest = json.loads(dbt_manifest.read_text())
+    marts = {
+        node["unique_id"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1] == "marts"
+    }
+    keyed = {
+        node["attached_node"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test"
+        and (node.get("test_metadata") or {}).get("name") in ("unique", "unique_combination")
+    }
+    assert marts, "the manifest lists the marts"
+    assert sorted(marts - keyed) == []

@@ -64,8 +64,12 @@ joined as (
 select
     customer_id::text as customer_id,
     customer_name::text as customer_name,
+    account_id::text as account_id,
+    industry::text as industry,
+    region::text as region,
     size_segment::text as size_segment,
     lifecycle_stage::text as lifecycle_stage,
+    behavioural_segment::text as behavioural_segment,
     mrr::numeric(14, 2) as mrr,
     arr::numeric(14, 2) as arr,
     coalesce(products_owned, 0)::bigint as products_owned,

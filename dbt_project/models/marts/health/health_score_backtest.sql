@@ -56,6 +56,7 @@ outcomes as (
 )
 
 select
+    (month_start || ':' || health_band)::text as backtest_id,
     month_start::date as month_start,
     health_band::text as health_band,
     count(*)::bigint as customers,
