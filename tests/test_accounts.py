@@ -21,7 +21,7 @@ def test_every_account_s_mrr_and_health_recomputed_from_its_buying_centers(conn)
     dim_customers and dim_customer_health, equal dim_accounts for every account."""
     members = defaultdict(list)
     for account, customer, mrr, account_arr, score in conn.execute(
-        "select c.account_id, c.customer_id, c.mrr, c.account_arr, h.health_score"
+        "select c.account_id, c.customer_id, c.mrr_usd, c.account_arr_usd, h.health_score"
         " from analytics.dim_customers c"
         " left join analytics.dim_customer_health h using (customer_id)"
     ).fetchall():
@@ -64,8 +64,9 @@ def test_every_account_s_mrr_and_health_recomputed_from_its_buying_centers(conn)
     published = {
         row[0]: row[1:]
         for row in conn.execute(
-            "select account_id, buying_centers, active_buying_centers, mrr, arr, health_score,"
-            " health_band, health_is_mrr_weighted, worst_customer_id, worst_health_score"
+            "select account_id, buying_centers, active_buying_centers, mrr_usd, arr_usd,"
+            " health_score, health_band, is_health_mrr_weighted, worst_customer_id,"
+            " worst_health_score"
             " from analytics.dim_accounts"
         ).fetchall()
     }
@@ -77,17 +78,18 @@ def test_account_growth_figures_add_up_their_buying_centers(conn):
     marts, a sibling's products still counted as white space."""
     mismatched = conn.execute(
         "select a.account_id from analytics.dim_accounts a"
-        " left join lateral (select sum(x.white_space_mrr) as white_space,"
+        " left join lateral (select sum(x.white_space_mrr_usd) as white_space,"
         "   min(x.next_renewal_date) as renewal"
         "   from analytics.customer_360 x join analytics.dim_customers c using (customer_id)"
         "   where c.account_id = a.account_id) as c360 on true"
-        " left join lateral (select count(*) as n, coalesce(sum(o.estimated_mrr), 0) as mrr"
+        " left join lateral (select count(*) as n, coalesce(sum(o.estimated_mrr_usd), 0) as mrr"
         "   from analytics.fct_expansion_opportunities o"
         "   join analytics.dim_customers c using (customer_id)"
         "   where c.account_id = a.account_id and not o.is_blocked) as opportunities on true"
-        " where a.white_space_mrr <> c360.white_space"
+        " where a.white_space_mrr_usd <> c360.white_space"
         " or a.next_renewal_date is distinct from c360.renewal"
-        " or a.open_opportunities <> opportunities.n or a.open_opportunity_mrr <> opportunities.mrr"
+        " or a.open_opportunities <> opportunities.n"
+        " or a.open_opportunity_mrr_usd <> opportunities.mrr"
     ).fetchall()
     assert mismatched == []
 

@@ -22,7 +22,7 @@ def _plays(conn) -> dict[str, set[str]]:
 
 
 def test_every_band_drop_of_the_week_and_every_at_risk_customer_has_a_risk_play(conn):
-    night = conn.execute("select max(as_of_date) from analytics.dim_customer_health").fetchone()[0]
+    night = conn.execute("select max(health_date) from analytics.dim_customer_health").fetchone()[0]
     dropped = {
         customer
         for (customer,) in conn.execute(

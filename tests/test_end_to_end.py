@@ -34,6 +34,7 @@ PUBLISHED_TABLES = {
     "fct_mrr",
     "fct_mrr_movements",
     "fct_net_revenue_retention",
+    "fct_net_revenue_retention_total",
     "fct_opportunity_outcomes",
     "fct_product_affinity",
     "fct_referral_candidates",
@@ -74,8 +75,8 @@ def test_one_row_per_customer_in_dim_customers(conn):
 
 def test_fixture_customer_mrr_matches_hand_computation(conn):
     rows = conn.execute(
-        "select to_char(month_start, 'YYYY-MM'), mrr, movement from analytics.fct_mrr "
-        "where customer_id = 'FIX001' order by month_start"
+        "select to_char(revenue_month, 'YYYY-MM'), mrr_usd, movement from analytics.fct_mrr "
+        "where customer_id = 'FIX001' order by revenue_month"
     ).fetchall()
     by_month = {month: (mrr, movement) for month, mrr, movement in rows}
     assert by_month["2026-02"] == (Decimal("420.00"), "new")  # 270 + 150
@@ -85,7 +86,7 @@ def test_fixture_customer_mrr_matches_hand_computation(conn):
     assert by_month["2026-11"] == (Decimal("810.00"), "retained")
     assert len(rows) == 10  # February to November, nothing after the current month
     mrr, arr, frequency = conn.execute(
-        "select mrr, arr, billing_frequency from analytics.dim_customers "
+        "select mrr_usd, arr_usd, billing_frequency from analytics.dim_customers "
         "where customer_id = 'FIX001'"
     ).fetchone()
     assert (mrr, arr, frequency) == (Decimal("810.00"), Decimal("9720.00"), "annual")
@@ -120,8 +121,8 @@ def test_every_generated_customer_s_mrr_is_what_the_generator_sold_it(conn, gene
                 on_annual_plans.add(customer.customer_id)
     published = dict(
         conn.execute(
-            "select customer_id, mrr from analytics.fct_mrr"
-            " where month_start = %s and mrr > 0 and customer_id <> 'FIX001'",
+            "select customer_id, mrr_usd from analytics.fct_mrr"
+            " where revenue_month = %s and mrr_usd > 0 and customer_id <> 'FIX001'",
             [month],
         ).fetchall()
     )
@@ -131,29 +132,30 @@ def test_every_generated_customer_s_mrr_is_what_the_generator_sold_it(conn, gene
 
 def test_every_month_and_segment_reconciles_to_the_cent(conn):
     rows, off = conn.execute(
-        "select count(*), count(*) filter (where reconciliation_difference <> 0) "
+        "select count(*), count(*) filter (where reconciliation_difference_usd <> 0) "
         "from analytics.fct_mrr_movements"
     ).fetchone()
     assert rows > 12 and off == 0
     # Month to month, ending MRR is the next month's starting MRR, and matches fct_mrr.
     gaps = conn.execute(
         "select count(*) from analytics.fct_mrr_movements m "
-        "join analytics.fct_mrr_movements n on n.segment = m.segment "
-        "and n.month_start = (m.month_start + interval '1 month')::date "
-        "where m.ending_mrr <> n.starting_mrr"
+        "join analytics.fct_mrr_movements n on n.size_segment = m.size_segment "
+        "and n.revenue_month = (m.revenue_month + interval '1 month')::date "
+        "where m.ending_mrr_usd <> n.starting_mrr_usd"
     ).fetchone()[0]
     assert gaps == 0
+    # Segments add up to the whole base: no rollup row is needed (or present).
     mismatched = conn.execute(
-        "select count(*) from analytics.fct_mrr_movements m where segment = 'all' and "
-        "ending_mrr <> (select sum(mrr) from analytics.fct_mrr f "
-        "where f.month_start = m.month_start)"
-    ).fetchone()[0]
-    assert mismatched == 0
+        "select m.revenue_month from analytics.fct_mrr_movements m group by m.revenue_month"
+        " having sum(m.ending_mrr_usd) <> (select coalesce(sum(f.mrr_usd), 0)"
+        " from analytics.fct_mrr f where f.revenue_month = m.revenue_month)"
+    ).fetchall()
+    assert mismatched == []
 
 
 def test_expansion_splits_into_upsell_and_cross_sell(conn):
     upsell, cross_sell, expansion = conn.execute(
-        "select sum(upsell_mrr), sum(cross_sell_mrr), sum(mrr_change) "
+        "select sum(upsell_mrr_usd), sum(cross_sell_mrr_usd), sum(mrr_change_usd) "
         "from analytics.fct_mrr where movement = 'expansion'"
     ).fetchone()
     assert expansion > 0 and cross_sell > 0 and upsell > 0
@@ -162,24 +164,34 @@ def test_expansion_splits_into_upsell_and_cross_sell(conn):
 
 def test_net_revenue_retention_is_sane_and_excludes_new_customers(conn):
     rows = conn.execute(
-        "select net_revenue_retention, gross_revenue_retention from "
-        "analytics.fct_net_revenue_retention where segment = 'all' and signup_cohort = 'all'"
+        "select net_revenue_retention_ratio, gross_revenue_retention_ratio"
+        " from analytics.fct_net_revenue_retention_total"
     ).fetchall()
     assert rows
     for nrr, grr in rows:
         assert 0 <= grr <= 1 and grr <= nrr < 3
+    # The total is the cells summed: each starting customer is in exactly one cell.
+    off = conn.execute(
+        "select t.nrr_total_id from analytics.fct_net_revenue_retention_total t"
+        " join analytics.fct_net_revenue_retention c using (period_end_month, window_name)"
+        " group by t.nrr_total_id, t.starting_mrr_usd, t.ending_mrr_usd, t.starting_customers"
+        " having t.starting_mrr_usd <> sum(c.starting_mrr_usd)"
+        " or t.ending_mrr_usd <> sum(c.ending_mrr_usd)"
+        " or t.starting_customers <> sum(c.starting_customers)"
+    ).fetchall()
+    assert off == []
     # The fixture customer is new in February 2026: not in the cohort of that month...
     starting = conn.execute(
-        "select starting_customers from analytics.fct_net_revenue_retention "
-        "where nrr_id = '2026-02:monthly:all:all'"
+        "select starting_customers from analytics.fct_net_revenue_retention_total "
+        "where nrr_total_id = '2026-02:monthly'"
     ).fetchone()[0]
     active_in_january = conn.execute(
-        "select count(*) from analytics.fct_mrr where month_start = '2026-01-01' and mrr > 0"
+        "select count(*) from analytics.fct_mrr where revenue_month = '2026-01-01' and mrr_usd > 0"
     ).fetchone()[0]
     assert starting == active_in_january
     # ...but in March's, with its February MRR.
     in_march = conn.execute(
-        "select starting_mrr from analytics.fct_net_revenue_retention "
+        "select starting_mrr_usd from analytics.fct_net_revenue_retention "
         "where nrr_id = '2026-03:monthly:mid_market:2026'"
     ).fetchone()
     assert in_march is not None and in_march[0] >= Decimal("420.00")
@@ -196,7 +208,7 @@ def test_guardrails_block_and_name_every_reason(conn):
         "select o.opportunity_id from analytics.fct_expansion_opportunities o"
         " join analytics.dim_customers c using (customer_id)"
         " left join analytics.dim_customer_health h using (customer_id)"
-        " where not o.is_blocked and (h.health_band = 'red' or h.nps_180d < 0"
+        " where not o.is_blocked and (h.health_band = 'red' or h.nps_180d_score < 0"
         " or c.lifecycle_stage = 'onboarding' or h.open_urgent_tickets > 0"
         " or h.overdue_invoices > 0)"
     ).fetchall()
@@ -204,7 +216,7 @@ def test_guardrails_block_and_name_every_reason(conn):
     detractors = conn.execute(
         "select count(*) from analytics.fct_expansion_opportunities o"
         " join analytics.dim_customer_health h using (customer_id)"
-        " where h.nps_180d < 0 and o.blocked_reasons not like '%NPS detractor%'"
+        " where h.nps_180d_score < 0 and o.blocked_reasons not like '%NPS detractor%'"
     ).fetchone()[0]
     assert detractors == 0
 
@@ -216,24 +228,27 @@ def test_customer_360_has_the_five_data_points_for_every_customer(conn):
     ).fetchone()
     assert rows == actions == customers
     mismatched = conn.execute(
-        "select count(*) from analytics.customer_360 c where white_space_mrr <> coalesce("
-        "(select sum(potential_mrr) from analytics.fct_white_space w"
-        " where w.customer_id = c.customer_id), 0) or full_adoption_mrr <> mrr + white_space_mrr"
+        "select count(*) from analytics.customer_360 c where white_space_mrr_usd <> coalesce("
+        "(select sum(potential_mrr_usd) from analytics.fct_white_space w"
+        " where w.customer_id = c.customer_id), 0)"
+        " or full_adoption_mrr_usd <> mrr_usd + white_space_mrr_usd"
     ).fetchone()[0]
     assert mismatched == 0
     # The fixture customer owns Core and Automation: Analytics (10 seats × $15) is white space.
     fixture = conn.execute(
-        "select potential_mrr from analytics.fct_white_space where white_space_id = 'FIX001:P-ANLT'"
+        "select potential_mrr_usd from analytics.fct_white_space"
+        " where white_space_id = 'FIX001:P-ANLT'"
     ).fetchone()
     assert fixture == (Decimal("150.00"),)
 
 
 def test_affinity_support_counts_active_customers(conn):
-    active = conn.execute("select count(*) from analytics.dim_customers where mrr > 0").fetchone()[
-        0
-    ]
+    active = conn.execute(
+        "select count(*) from analytics.dim_customers where mrr_usd > 0"
+    ).fetchone()[0]
     rows = conn.execute(
-        "select owners_of_both, owners_of_a, owners_of_b, support, confidence, lift"
+        "select owners_of_both, owners_of_a, owners_of_b, support_ratio, confidence_ratio,"
+        " lift_ratio"
         " from analytics.fct_product_affinity"
     ).fetchall()
     assert rows
@@ -317,7 +332,7 @@ def test_scoring_parameters_and_customer_attributes_reach_bi(conn):
         "dim_currencies": "select currency, rate_to_usd from reference.fx_rates",
     }
     published = {
-        "dim_health_components": "select component, weight, neutral_score"
+        "dim_health_components": "select component, weight_ratio, neutral_score"
         " from analytics.dim_health_components",
         "dim_health_bands": "select health_band, min_score from analytics.dim_health_bands",
         "dim_size_tiers": "select dimension, tier, min_value from analytics.dim_size_tiers",

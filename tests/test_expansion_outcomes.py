@@ -54,7 +54,8 @@ def percentile_cont(values: list[int], fraction: float) -> Decimal | None:
 @pytest.fixture
 def mrr(conn):
     return conn.execute(
-        "select customer_id, month_start, mrr, movement, products_count from analytics.fct_mrr"
+        "select customer_id, revenue_month, mrr_usd, movement, products_count"
+        " from analytics.fct_mrr"
     ).fetchall()
 
 
@@ -112,7 +113,7 @@ def test_time_to_first_expansion_per_customer_and_by_cohort(conn, mrr, segments)
     published_by_cohort = {
         row[0]: row[1:]
         for row in conn.execute(
-            "select segment_cohort_id, customers, expanded_customers, expanded_share,"
+            "select segment_cohort_id, customers, expanded_customers, expanded_ratio,"
             " months_to_first_expansion_p25, months_to_first_expansion_median,"
             " months_to_first_expansion_p75, days_to_first_expansion_avg"
             " from analytics.fct_time_to_first_expansion"
@@ -133,8 +134,8 @@ def test_quarterly_conversion_and_expansion_share_by_segment(conn, mrr, segments
     # New and expansion MRR from fct_mrr_movements, not from fct_mrr as the model does.
     booked: dict[tuple[date, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for month, segment, new, expansion in conn.execute(
-        "select month_start, segment, new_mrr, expansion_mrr from analytics.fct_mrr_movements"
-        " where segment <> 'all'"
+        "select revenue_month, size_segment, new_mrr_usd, expansion_mrr_usd"
+        " from analytics.fct_mrr_movements"
     ):
         quarter = month.replace(month=(month.month - 1) // 3 * 3 + 1)
         booked[(quarter, segment)][0] += new
@@ -164,7 +165,8 @@ def test_quarterly_conversion_and_expansion_share_by_segment(conn, mrr, segments
         row[0]: row[1:]
         for row in conn.execute(
             "select quarter_segment_id, is_complete, starting_customers, expanded_customers,"
-            " expansion_conversion_rate, new_mrr, expansion_mrr, expansion_share_of_bookings"
+            " expansion_conversion_ratio, new_mrr_usd, expansion_mrr_usd,"
+            " expansion_share_of_bookings_ratio"
             " from analytics.fct_expansion_conversion"
         )
     }
@@ -188,7 +190,7 @@ def test_twelve_month_retention_by_products_owned(conn, mrr):
     published = {
         key: [starting, retained, rate]
         for key, starting, retained, rate in conn.execute(
-            "select retention_cell_id, starting_customers, retained_customers, retention_rate_12m"
+            "select retention_cell_id, starting_customers, retained_customers, retention_12m_ratio"
             " from analytics.fct_retention_by_products_owned"
         )
     }
@@ -208,7 +210,7 @@ def test_twelve_month_retention_by_products_owned(conn, mrr):
 
 def test_tonight_s_opportunities_are_in_the_history_and_open(conn):
     tonight = conn.execute(
-        "select opportunity_id, customer_id, opportunity_type, product_id, estimated_mrr,"
+        "select opportunity_id, customer_id, opportunity_type, product_id, estimated_mrr_usd,"
         " reason, is_blocked, blocked_reasons from analytics.fct_expansion_opportunities"
     ).fetchall()
     history = conn.execute(
@@ -233,17 +235,18 @@ def test_tonight_s_opportunities_are_in_the_history_and_open(conn):
         "   end * fx.rate_to_usd, 2) as mrr"
         "  from staging.stg_billing__subscriptions s join reference.fx_rates fx using (currency)"
         "  where s.start_date <= %(night)s and (s.end_date is null or s.end_date > %(night)s))"
-        " select o.opportunity_id, o.product_mrr_on_the_night, coalesce(sum(i.mrr), 0)"
+        " select o.opportunity_id, o.product_mrr_on_the_night_usd, coalesce(sum(i.mrr), 0)"
         " from analytics.fct_opportunity_outcomes o left join items i"
         "  on i.customer_id = o.customer_id and i.product_id = o.product_id"
         " where o.product_id is not null"
-        " group by o.opportunity_id, o.product_mrr_on_the_night"
-        " having o.product_mrr_on_the_night <> coalesce(sum(i.mrr), 0)",
+        " group by o.opportunity_id, o.product_mrr_on_the_night_usd"
+        " having o.product_mrr_on_the_night_usd <> coalesce(sum(i.mrr), 0)",
         {"night": NIGHT},
     ).fetchall()
     assert mismatched == []
     owned = conn.execute(
-        "select count(*) from analytics.fct_opportunity_outcomes where product_mrr_on_the_night > 0"
+        "select count(*) from analytics.fct_opportunity_outcomes"
+        " where product_mrr_on_the_night_usd > 0"
     ).fetchone()[0]
     assert owned > 0  # upsells of products owned: the check above compared real amounts
 
@@ -253,10 +256,10 @@ def test_a_night_replaces_only_its_own_history_rows(conn, url, scratch_conn):
     opportunities: two nights, a rerun with changed rows, then --full-refresh."""
     columns = (
         "opportunity_id text, customer_id text, opportunity_type text, product_id text,"
-        " estimated_mrr numeric(14, 2), reason text, is_blocked boolean, blocked_reasons text"
+        " estimated_mrr_usd numeric(14, 2), reason text, is_blocked boolean, blocked_reasons text"
     )
     rows = conn.execute(
-        "select opportunity_id, customer_id, opportunity_type, product_id, estimated_mrr,"
+        "select opportunity_id, customer_id, opportunity_type, product_id, estimated_mrr_usd,"
         " reason, is_blocked, blocked_reasons from analytics.fct_expansion_opportunities"
         " order by opportunity_id"
     ).fetchall()
@@ -305,7 +308,7 @@ def test_a_night_replaces_only_its_own_history_rows(conn, url, scratch_conn):
         [rows[0][0]],
     )
     scratch_conn.execute(
-        "update outcomes_build.fct_expansion_opportunities set estimated_mrr = 12345.67"
+        "update outcomes_build.fct_expansion_opportunities set estimated_mrr_usd = 12345.67"
         " where opportunity_id = %s",
         [rows[1][0]],
     )

@@ -110,8 +110,8 @@ def bi_can_read(url: str) -> int:
 def test_a_failed_mart_gate_leaves_analytics_untouched(db, env, url):
     before = table_checksums(db)
     customer = db.execute(
-        "select customer_id from analytics.fct_mrr where month_start = '2026-10-01' and mrr > 0 "
-        "order by customer_id limit 1"
+        "select customer_id from analytics.fct_mrr"
+        " where revenue_month = '2026-10-01' and mrr_usd > 0 order by customer_id limit 1"
     ).fetchone()[0]
     implausible = (
         Path(env["LANDING_PATH"]) / "billing" / SECOND.isoformat() / "subscriptions-bulk.csv"
@@ -206,7 +206,7 @@ def test_an_open_bi_transaction_neither_blocks_publish_nor_sees_a_mix(db, env):
     (A REPEATABLE READ transaction held open across the swap would see the new tables
     empty, since they were created after its snapshot; the README says so.)
     """
-    query = "select min(as_of_date), count(*) from analytics.dim_customer_health"
+    query = "select min(health_date), count(*) from analytics.dim_customer_health"
     with psycopg.connect(db.info.dsn, password=db.pgconn.password.decode()) as bi:
         old = bi.execute(query).fetchone()  # holds locks on the old tables until rollback
         other = FIRST if old[0] == SECOND else SECOND
@@ -221,7 +221,9 @@ def test_an_open_bi_transaction_neither_blocks_publish_nor_sees_a_mix(db, env):
 
 def test_rerun_of_the_same_night_publishes_identical_tables(db, env):
     before = table_checksums(db)
-    night = db.execute("select as_of_date from analytics.dim_customer_health limit 1").fetchone()[0]
+    night = db.execute("select health_date from analytics.dim_customer_health limit 1").fetchone()[
+        0
+    ]
     result = cli(env, "run", "--date", night.isoformat())
     assert result.returncode == 0, result.stderr[-3000:]
     assert table_checksums(db) == before
@@ -230,7 +232,9 @@ def test_rerun_of_the_same_night_publishes_identical_tables(db, env):
 def test_rollback_restores_the_previous_version_in_one_step(db, env):
     current = table_checksums(db)
     current_personal = table_checksums(db, "cs_personal")
-    night = db.execute("select as_of_date from analytics.dim_customer_health limit 1").fetchone()[0]
+    night = db.execute("select health_date from analytics.dim_customer_health limit 1").fetchone()[
+        0
+    ]
     result = cli(env, "run", "--date", (FIRST if night == SECOND else SECOND).isoformat())
     assert result.returncode == 0, result.stderr[-3000:]
     assert table_checksums(db) != current

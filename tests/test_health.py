@@ -78,7 +78,7 @@ def test_components_without_data_take_the_seeded_neutral_value(conn):
         "select daily.usage_trend_score, daily.events_prior_28d, weights.neutral_score"
         " from analytics.fct_customer_health_daily as daily"
         " cross join reference.health_score_weights as weights"
-        " where daily.usage_trend_is_neutral and weights.component = 'usage_trend'"
+        " where daily.is_usage_trend_neutral and weights.component = 'usage_trend'"
     ).fetchall()
     assert rows, "customers new to usage start without a prior 28 days"
     assert all(score == neutral and prior == 0 for score, prior, neutral in rows)
@@ -96,7 +96,7 @@ def test_the_top_drivers_are_the_largest_moves_of_the_30_days(conn):
 
 def test_source_freshness_flags_know_tonights_files_arrived(conn):
     flags = conn.execute(
-        "select bool_and(billing_is_fresh and usage_is_fresh and nps_is_fresh"
-        " and support_is_fresh) from analytics.dim_customer_health"
+        "select bool_and(is_billing_fresh and is_usage_fresh and is_nps_fresh"
+        " and is_support_fresh) from analytics.dim_customer_health"
     ).fetchone()[0]
     assert flags is True

@@ -187,7 +187,7 @@ def _print_summary(settings, result: dict) -> None:
     for c in result["top_at_risk"]:
         typer.echo(
             f"  {c['customer_id']}  {c['name']:<28} score {c['health_score']:>5.1f} "
-            f"{c['band']:<6}  weakest: {c['weakest_component']:<12} MRR ${c['mrr']:,.2f}"
+            f"{c['band']:<6}  weakest: {c['weakest_component']:<12} MRR ${c['mrr_usd']:,.2f}"
         )
     typer.echo(f"\nQuality report (static HTML, opens offline): {result['quality_report']}")
     parts = conninfo_to_dict(warehouse_url(settings))

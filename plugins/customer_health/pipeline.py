@@ -335,7 +335,7 @@ def summarize(settings: Settings, quality_report: str | None = None) -> dict:
         at_risk = conn.execute(
             sql.SQL(
                 "select h.customer_id, c.customer_name, h.health_score, h.health_band,"
-                " h.weakest_component, c.mrr"
+                " h.weakest_component, c.mrr_usd"
                 " from {s}.dim_customer_health h join {s}.dim_customers c using (customer_id)"
                 " order by h.health_score, h.customer_id limit 5"
             ).format(s=schema)
@@ -360,7 +360,7 @@ def summarize(settings: Settings, quality_report: str | None = None) -> dict:
                 "health_score": float(r[2]),
                 "band": r[3],
                 "weakest_component": r[4],
-                "mrr": float(r[5]),
+                "mrr_usd": float(r[5]),
             }
             for r in at_risk
         ],

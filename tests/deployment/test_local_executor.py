@@ -127,7 +127,7 @@ def test_clearing_a_failed_model_reruns_it_alone_and_the_night_publishes(
     assert after[model_task]["state"] == "success"
     assert after[model_task]["try_number"] == before[model_task]["try_number"] + 1
     assert (
-        db.execute("select max(as_of_date) from analytics.dim_customer_health").fetchone()[0]
+        db.execute("select max(health_date) from analytics.dim_customer_health").fetchone()[0]
         == night
     )
     assert len(received) == 1  # the rerun that succeeded raised no alert

@@ -24,13 +24,13 @@ def build_digest(settings: Settings) -> Alert:
         ).fetchall()
         renewals = conn.execute(
             sql.SQL(
-                "select customer_id, renewal_date, arr_at_stake from {}.fct_renewals_upcoming"
+                "select customer_id, renewal_date, arr_at_stake_usd from {}.fct_renewals_upcoming"
                 " where recommended_action = 'fix_before_renewal'"
                 " order by renewal_date, customer_id"
             ).format(schema)
         ).fetchall()
         night = conn.execute(
-            sql.SQL("select max(as_of_date) from {}.dim_customer_health").format(schema)
+            sql.SQL("select max(health_date) from {}.dim_customer_health").format(schema)
         ).fetchone()[0]
     return Alert(
         "daily_digest",
@@ -52,7 +52,11 @@ def build_digest(settings: Settings) -> Alert:
                 for r in at_risk
             ],
             "renewals_to_fix": [
-                {"customer_id": r[0], "renewal_date": r[1].isoformat(), "arr_at_stake": float(r[2])}
+                {
+                    "customer_id": r[0],
+                    "renewal_date": r[1].isoformat(),
+                    "arr_at_stake_usd": float(r[2]),
+                }
                 for r in renewals
             ],
         },

@@ -29,7 +29,7 @@ select
     customer_id::text as customer_id,
     opportunity_type::text as opportunity_type,
     product_id::text as product_id,
-    estimated_mrr::numeric(14, 2) as estimated_mrr,
+    estimated_mrr_usd::numeric(14, 2) as estimated_mrr,
     reason::text as reason,
     is_blocked::boolean as is_blocked,
     blocked_reasons::text as blocked_reasons

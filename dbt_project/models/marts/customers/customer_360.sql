@@ -12,7 +12,7 @@ health as (
 white_space as (
     select
         customer_id,
-        sum(potential_mrr) as white_space_mrr
+        sum(potential_mrr_usd) as white_space_mrr
     from {{ ref('fct_white_space') }}
     group by customer_id
 ),
@@ -42,7 +42,7 @@ joined as (
         customers.*,
         health.health_score,
         health.health_band,
-        health.nps_180d,
+        health.nps_180d_score,
         health.products_owned,
         health.products_used_30d,
         health.licensed_seats,
@@ -70,17 +70,17 @@ select
     size_segment::text as size_segment,
     lifecycle_stage::text as lifecycle_stage,
     behavioural_segment::text as behavioural_segment,
-    mrr::numeric(14, 2) as mrr,
-    arr::numeric(14, 2) as arr,
+    mrr_usd::numeric(14, 2) as mrr_usd,
+    arr_usd::numeric(14, 2) as arr_usd,
     coalesce(products_owned, 0)::bigint as products_owned,
     coalesce(products_used_30d, 0)::bigint as products_used_30d,
     round(coalesce(active_users_30d, 0)::numeric / nullif(licensed_seats, 0), 3)::numeric
-        as usage_depth,
+        as usage_depth_ratio,
     health_score::numeric as health_score,
     health_band::text as health_band,
-    nps_180d::numeric as nps_180d,
-    white_space_mrr::numeric(14, 2) as white_space_mrr,
-    (mrr + white_space_mrr)::numeric(14, 2) as full_adoption_mrr,
+    nps_180d_score::numeric as nps_180d_score,
+    white_space_mrr::numeric(14, 2) as white_space_mrr_usd,
+    (mrr_usd + white_space_mrr)::numeric(14, 2) as full_adoption_mrr_usd,
     next_renewal_date::date as next_renewal_date,
     next_best_action::text as next_best_action,
     next_best_action_reason::text as next_best_action_reason,

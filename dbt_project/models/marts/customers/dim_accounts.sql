@@ -20,7 +20,7 @@ bands as (
 white_space as (
     select
         customer_id,
-        sum(potential_mrr) as white_space_mrr
+        sum(potential_mrr_usd) as white_space_mrr
     from {{ ref('fct_white_space') }}
     group by customer_id
 ),
@@ -29,7 +29,7 @@ open_opportunities as (
     select
         customer_id,
         count(*) as open_opportunities,
-        sum(estimated_mrr) as open_opportunity_mrr
+        sum(estimated_mrr_usd) as open_opportunity_mrr
     from {{ ref('fct_expansion_opportunities') }}
     where not is_blocked
     group by customer_id
@@ -48,7 +48,7 @@ buying_centers as (
     select
         customers.account_id,
         customers.customer_id,
-        customers.mrr,
+        customers.mrr_usd as mrr,
         health.health_score,
         health.health_band,
         health.customer_id is not null as is_active,
@@ -121,17 +121,17 @@ select
     top_customer.customer_name::text as account_name,
     banded_accounts.buying_centers::bigint as buying_centers,
     banded_accounts.active_buying_centers::bigint as active_buying_centers,
-    banded_accounts.mrr::numeric(14, 2) as mrr,
-    (banded_accounts.mrr * 12)::numeric(14, 2) as arr,
+    banded_accounts.mrr::numeric(14, 2) as mrr_usd,
+    (banded_accounts.mrr * 12)::numeric(14, 2) as arr_usd,
     banded_accounts.health_score::numeric as health_score,
     banded_accounts.health_band::text as health_band,
-    banded_accounts.health_is_mrr_weighted::boolean as health_is_mrr_weighted,
+    banded_accounts.health_is_mrr_weighted::boolean as is_health_mrr_weighted,
     worst_buying_center.customer_id::text as worst_customer_id,
     worst_buying_center.health_score::numeric as worst_health_score,
     worst_buying_center.health_band::text as worst_health_band,
-    banded_accounts.white_space_mrr::numeric(14, 2) as white_space_mrr,
+    banded_accounts.white_space_mrr::numeric(14, 2) as white_space_mrr_usd,
     banded_accounts.open_opportunities::bigint as open_opportunities,
-    banded_accounts.open_opportunity_mrr::numeric(14, 2) as open_opportunity_mrr,
+    banded_accounts.open_opportunity_mrr::numeric(14, 2) as open_opportunity_mrr_usd,
     banded_accounts.next_renewal_date::date as next_renewal_date
 from banded_accounts
 left join customers as top_customer on banded_accounts.account_id = top_customer.customer_id

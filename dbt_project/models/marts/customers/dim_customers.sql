@@ -123,15 +123,15 @@ select
     parent_customer_id::text as parent_customer_id,
     account_id::text as account_id,
     csm_owner::text as csm_owner,
-    (sum(mrr * 12) over (partition by account_id))::numeric(14, 2) as account_arr,
-    mrr::numeric(14, 2) as mrr,
-    (mrr * 12)::numeric(14, 2) as arr,
+    (sum(mrr * 12) over (partition by account_id))::numeric(14, 2) as account_arr_usd,
+    mrr::numeric(14, 2) as mrr_usd,
+    (mrr * 12)::numeric(14, 2) as arr_usd,
     (case
         when mrr = 0 then 'none'
         when has_annual_plan then 'annual'
         else 'monthly'
     end)::text as billing_frequency,
-    created_date::date as customer_since,
+    created_date::date as customer_since_date,
     ({{ as_of_date() }} - created_date)::integer as tenure_days,
     first_active_month::date as first_active_month,
     (case

@@ -59,7 +59,7 @@ best_opportunity as (
     where not is_blocked
     -- Plays that add revenue come before an annual switch, which secures existing MRR.
     order by
-        customer_id asc, opportunity_type = 'annual_switch' asc, estimated_mrr desc,
+        customer_id asc, opportunity_type = 'annual_switch' asc, estimated_mrr_usd desc,
         opportunity_id asc
 ),
 
@@ -73,7 +73,7 @@ active_customers as (
         health.health_score,
         health.health_band,
         health.health_score_change_30d,
-        health.nps_180d,
+        health.nps_180d_score as nps_180d,
         health.weakest_component,
         case health.weakest_component
             when 'usage_depth' then health.usage_depth_score
@@ -87,7 +87,7 @@ active_customers as (
             health.health_band = 'yellow'
             and health.health_score_change_30d <= -settings.falling_trend_points, false
         ) as is_falling,
-        coalesce(health.nps_180d < 0, false) as is_detractor,
+        coalesce(health.nps_180d_score < 0, false) as is_detractor,
         customers.lifecycle_stage = 'at_risk' as is_at_risk,
         renewals.next_renewal_date
     from customers

@@ -19,9 +19,9 @@ select
     products.product_name::text as product_name,
     products.product_family::text as product_family,
     products.pricing_unit::text as pricing_unit,
-    products.list_price_monthly::numeric(14, 2) as list_price_monthly,
+    products.list_price_monthly::numeric(14, 2) as list_price_monthly_usd,
     products.usage_limit::integer as usage_limit,
     coalesce(owned.customers_owning, 0)::bigint as customers_owning,
-    coalesce(owned.mrr, 0)::numeric(14, 2) as mrr
+    coalesce(owned.mrr, 0)::numeric(14, 2) as mrr_usd
 from products
 left join owned on products.product_id = owned.product_id

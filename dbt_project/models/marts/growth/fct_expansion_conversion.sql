@@ -6,7 +6,15 @@
 -- Both are NULL when their denominator is 0 (no starting customers; nothing booked).
 -- Segment is the customer's current one; every segment has a row every quarter.
 with mrr as (
-    select * from {{ ref('fct_mrr') }}
+    -- Named as this model computes with them.
+    select
+        customer_id,
+        revenue_month as month_start,
+        mrr_usd as mrr,
+        mrr_change_usd as mrr_change,
+        movement,
+        products_count
+    from {{ ref('fct_mrr') }}
 ),
 
 customers as (
@@ -106,16 +114,16 @@ quarter_segments as (
 
 select
     (to_char(quarter_start, 'YYYY-"Q"Q') || ':' || size_segment)::text as quarter_segment_id,
-    quarter_start::date as quarter_start,
+    quarter_start::date as quarter_start_date,
     to_char(quarter_start, 'YYYY-"Q"Q')::text as quarter,
     size_segment::text as size_segment,
     ((quarter_start + interval '3 months')::date - 1 <= {{ as_of_date() }})::boolean as is_complete,
     starting_customers::bigint as starting_customers,
     expanded_customers::bigint as expanded_customers,
     round(expanded_customers::numeric / nullif(starting_customers, 0), 4)::numeric(6, 4)
-        as expansion_conversion_rate,
-    new_mrr::numeric(14, 2) as new_mrr,
-    expansion_mrr::numeric(14, 2) as expansion_mrr,
+        as expansion_conversion_ratio,
+    new_mrr::numeric(14, 2) as new_mrr_usd,
+    expansion_mrr::numeric(14, 2) as expansion_mrr_usd,
     round(expansion_mrr / nullif(new_mrr + expansion_mrr, 0), 4)::numeric(6, 4)
-        as expansion_share_of_bookings
+        as expansion_share_of_bookings_ratio
 from quarter_segments

@@ -48,19 +48,19 @@ cross_sell as (
         white_space.customer_id,
         'cross_sell' as opportunity_type,
         white_space.product_id,
-        white_space.potential_mrr as estimated_mrr,
+        white_space.potential_mrr_usd as estimated_mrr,
         format(
             'owners of %s are %s× as likely to own %s', affinity.product_a,
-            round(affinity.lift, 1), affinity.product_b
+            round(affinity.lift_ratio, 1), affinity.product_b
         ) as reason
     from white_space
     inner join owned on white_space.customer_id = owned.customer_id
     inner join affinity
         on owned.product_id = affinity.product_a and white_space.product_id = affinity.product_b
-    where affinity.lift > 1
+    where affinity.lift_ratio > 1
     order by
         white_space.customer_id asc, white_space.product_id asc,
-        affinity.lift desc, affinity.product_a asc
+        affinity.lift_ratio desc, affinity.product_a asc
 ),
 
 owned_usage as (
@@ -148,7 +148,10 @@ guardrails as (
         customers.customer_id,
         array_remove(array[
             case when health.health_band = 'red' then 'health is red' end,
-            case when health.nps_180d < 0 then format('NPS detractor (%s)', round(health.nps_180d)) end,
+            case
+                when health.nps_180d_score < 0
+                    then format('NPS detractor (%s)', round(health.nps_180d_score))
+            end,
             case when customers.lifecycle_stage = 'onboarding' then 'onboarding' end,
             case when health.open_urgent_tickets > 0 then 'open urgent ticket' end,
             case when health.overdue_invoices > 0 then 'overdue invoice' end
@@ -165,7 +168,7 @@ select
     opportunities.customer_id::text as customer_id,
     opportunities.opportunity_type::text as opportunity_type,
     opportunities.product_id::text as product_id,
-    round(opportunities.estimated_mrr, 2)::numeric(14, 2) as estimated_mrr,
+    round(opportunities.estimated_mrr, 2)::numeric(14, 2) as estimated_mrr_usd,
     opportunities.reason::text as reason,
     (cardinality(guardrails.reasons) > 0)::boolean as is_blocked,
     nullif(array_to_string(guardrails.reasons, '; '), '')::text as blocked_reasons

@@ -3,7 +3,15 @@
 -- now and 12 months before the night's month with whether the customer is still active.
 -- Segment and signup cohort are the customer's current ones, as in the revenue marts.
 with mrr as (
-    select * from {{ ref('fct_mrr') }}
+    -- Named as this model computes with them.
+    select
+        customer_id,
+        revenue_month as month_start,
+        mrr_usd as mrr,
+        mrr_change_usd as mrr_change,
+        movement,
+        products_count
+    from {{ ref('fct_mrr') }}
 ),
 
 customers as (

@@ -111,12 +111,12 @@ select
     customer_id::text as customer_id,
     opportunity_type::text as opportunity_type,
     product_id::text as product_id,
-    estimated_mrr::numeric(14, 2) as estimated_mrr,
+    estimated_mrr::numeric(14, 2) as estimated_mrr_usd,
     is_blocked::boolean as is_blocked,
     decision_date::date as decision_date,
     ({{ as_of_date() }} - as_of_date)::integer as days_since_published,
     (case when product_id is not null then product_mrr_on_the_night end)::numeric(14, 2)
-        as product_mrr_on_the_night,
+        as product_mrr_on_the_night_usd,
     first_conversion_date::date as first_conversion_date,
     (case
         when decision_date > {{ as_of_date() }} then 'open'

@@ -62,9 +62,9 @@ select
     measured.owners_of_both::bigint as owners_of_both,
     measured.owners_of_a::bigint as owners_of_a,
     measured.owners_of_b::bigint as owners_of_b,
-    round(measured.support, 4)::numeric as support,
-    round(measured.confidence, 4)::numeric as confidence,
-    round(measured.lift, 4)::numeric as lift
+    round(measured.support, 4)::numeric as support_ratio,
+    round(measured.confidence, 4)::numeric as confidence_ratio,
+    round(measured.lift, 4)::numeric as lift_ratio
 from measured
 cross join settings
 where measured.support >= settings.min_support

@@ -42,11 +42,11 @@ select
     renewals.product_id::text as product_id,
     renewals.renewal_date::date as renewal_date,
     (renewals.renewal_date - {{ as_of_date() }})::integer as days_to_renewal,
-    (renewals.mrr_usd * 12)::numeric(14, 2) as arr_at_stake,
+    (renewals.mrr_usd * 12)::numeric(14, 2) as arr_at_stake_usd,
     health.health_band::text as health_band,
-    round(health.nps_180d, 1)::numeric as nps_180d,
+    round(health.nps_180d_score, 1)::numeric as nps_180d_score,
     (case
-        when health.health_band <> 'green' or health.nps_180d < 0 then 'fix_before_renewal'
+        when health.health_band <> 'green' or health.nps_180d_score < 0 then 'fix_before_renewal'
         when health.health_band = 'green' and open_opportunities.customer_id is not null
             then 'renew_and_expand'
         else 'renew'

@@ -4,8 +4,16 @@
 -- revenue from then (fct_mrr.products_count), the share with MRR > 0 in the period-end
 -- month. Whatever happened in between (churn and reactivation) does not matter.
 with mrr as (
-    select * from {{ ref('fct_mrr') }}
-    where mrr > 0
+    -- Named as this model computes with them.
+    select
+        customer_id,
+        revenue_month as month_start,
+        mrr_usd as mrr,
+        mrr_change_usd as mrr_change,
+        movement,
+        products_count
+    from {{ ref('fct_mrr') }}
+    where mrr_usd > 0
 ),
 
 period_ends as (
@@ -43,5 +51,5 @@ select
     starting_customers::bigint as starting_customers,
     retained_customers::bigint as retained_customers,
     (starting_customers < {{ var('nrr_min_sample_customers') }})::boolean as is_small_sample,
-    round(retained_customers::numeric / starting_customers, 4)::numeric(6, 4) as retention_rate_12m
+    round(retained_customers::numeric / starting_customers, 4)::numeric(6, 4) as retention_12m_ratio
 from outcomes

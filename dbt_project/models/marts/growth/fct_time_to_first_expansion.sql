@@ -13,7 +13,7 @@ select
     count(*)::bigint as customers,
     count(*) filter (where has_expanded)::bigint as expanded_customers,
     round(count(*) filter (where has_expanded)::numeric / count(*), 4)::numeric(6, 4)
-        as expanded_share,
+        as expanded_ratio,
     percentile_cont(0.25) within group (order by months_to_first_expansion)::numeric(8, 2)
         as months_to_first_expansion_p25,
     percentile_cont(0.5) within group (order by months_to_first_expansion)::numeric(8, 2)

@@ -41,7 +41,7 @@ select
     product_id::text as product_id,
     product_name::text as product_name,
     (case when pricing_unit = 'seat' then seats else 1 end)::integer as units,
-    list_price_monthly::numeric(14, 2) as list_price_monthly,
+    list_price_monthly::numeric(14, 2) as list_price_monthly_usd,
     (list_price_monthly * case when pricing_unit = 'seat' then seats else 1 end)::numeric(14, 2)
-        as potential_mrr
+        as potential_mrr_usd
 from not_owned

@@ -26,7 +26,7 @@ last_usage as (
 
 select
     tonight.customer_id,
-    tonight.health_date as as_of_date,
+    tonight.health_date,
     tonight.health_score,
     tonight.health_band,
     tonight.previous_health_band,
@@ -43,23 +43,23 @@ select
     tonight.sentiment_score,
     tonight.support_score,
     tonight.billing_score,
-    tonight.usage_depth_is_neutral,
-    tonight.usage_trend_is_neutral,
-    tonight.sentiment_is_neutral,
+    tonight.is_usage_depth_neutral,
+    tonight.is_usage_trend_neutral,
+    tonight.is_sentiment_neutral,
     tonight.licensed_seats,
     tonight.active_users_30d,
     tonight.products_owned,
     tonight.products_used_30d,
     tonight.events_30d,
-    tonight.nps_180d,
+    tonight.nps_180d_score,
     tonight.nps_respondents_180d,
     tonight.open_urgent_tickets,
     tonight.overdue_invoices,
     last_usage.last_usage_date,
-    coalesce(freshness.billing_loaded_through >= {{ as_of_date() }}, false) as billing_is_fresh,
-    coalesce(freshness.usage_loaded_through >= {{ as_of_date() }}, false) as usage_is_fresh,
-    coalesce(freshness.nps_loaded_through >= {{ as_of_date() }}, false) as nps_is_fresh,
-    coalesce(freshness.support_loaded_through >= {{ as_of_date() }}, false) as support_is_fresh
+    coalesce(freshness.billing_loaded_through >= {{ as_of_date() }}, false) as is_billing_fresh,
+    coalesce(freshness.usage_loaded_through >= {{ as_of_date() }}, false) as is_usage_fresh,
+    coalesce(freshness.nps_loaded_through >= {{ as_of_date() }}, false) as is_nps_fresh,
+    coalesce(freshness.support_loaded_through >= {{ as_of_date() }}, false) as is_support_fresh
 from tonight
 cross join freshness
 left join last_usage on tonight.customer_id = last_usage.customer_id

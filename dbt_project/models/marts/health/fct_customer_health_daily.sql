@@ -163,9 +163,9 @@ select
     round(filled.sentiment_filled, 1)::numeric as sentiment_score,
     round(filled.support_score, 1)::numeric as support_score,
     round(filled.billing_score, 1)::numeric as billing_score,
-    filled.usage_depth_is_neutral,
-    filled.usage_trend_is_neutral,
-    filled.sentiment_is_neutral,
+    filled.usage_depth_is_neutral as is_usage_depth_neutral,
+    filled.usage_trend_is_neutral as is_usage_trend_neutral,
+    filled.sentiment_is_neutral as is_sentiment_neutral,
     filled.licensed_seats::integer as licensed_seats,
     filled.active_users_30d::bigint as active_users_30d,
     filled.events_30d::bigint as events_30d,
@@ -173,11 +173,11 @@ select
     filled.events_prior_28d::bigint as events_prior_28d,
     filled.products_owned::bigint as products_owned,
     filled.products_used_30d::bigint as products_used_30d,
-    round(filled.nps_180d, 1)::numeric as nps_180d,
+    round(filled.nps_180d, 1)::numeric as nps_180d_score,
     filled.nps_respondents_180d::bigint as nps_respondents_180d,
     filled.open_urgent_tickets::bigint as open_urgent_tickets,
     filled.open_other_tickets::bigint as open_other_tickets,
-    round(filled.csat_90d, 2)::numeric as csat_90d,
+    round(filled.csat_90d, 2)::numeric as csat_90d_score,
     filled.overdue_invoices::bigint as overdue_invoices
 from filled
 inner join banded

@@ -57,12 +57,12 @@ outcomes as (
 
 select
     (month_start || ':' || health_band)::text as backtest_id,
-    month_start::date as month_start,
+    month_start::date as health_date,
     health_band::text as health_band,
     count(*)::bigint as customers,
     count(*) filter (where churned)::bigint as churned_customers,
     count(*) filter (where contracted)::bigint as contracted_customers,
-    round(avg(churned::int), 4)::numeric as churn_rate_90d,
-    round(avg(contracted::int), 4)::numeric as contraction_rate_90d
+    round(avg(churned::int), 4)::numeric as churn_90d_ratio,
+    round(avg(contracted::int), 4)::numeric as contraction_90d_ratio
 from outcomes
 group by month_start, health_band

@@ -94,18 +94,18 @@ classified as (
 select
     (customer_id || ':' || to_char(month_start, 'YYYY-MM'))::text as customer_month_id,
     customer_id::text as customer_id,
-    month_start::date as month_start,
-    mrr::numeric(14, 2) as mrr,
-    previous_mrr::numeric(14, 2) as previous_mrr,
-    (mrr - previous_mrr)::numeric(14, 2) as mrr_change,
+    month_start::date as revenue_month,
+    mrr::numeric(14, 2) as mrr_usd,
+    previous_mrr::numeric(14, 2) as previous_mrr_usd,
+    (mrr - previous_mrr)::numeric(14, 2) as mrr_change_usd,
     movement::text as movement,
     (case
         when movement = 'expansion' then mrr - previous_mrr - least(new_product_mrr, mrr - previous_mrr)
         else 0
-    end)::numeric(14, 2) as upsell_mrr,
+    end)::numeric(14, 2) as upsell_mrr_usd,
     (case
         when movement = 'expansion' then least(new_product_mrr, mrr - previous_mrr)
         else 0
-    end)::numeric(14, 2) as cross_sell_mrr,
+    end)::numeric(14, 2) as cross_sell_mrr_usd,
     products_count::bigint as products_count
 from classified

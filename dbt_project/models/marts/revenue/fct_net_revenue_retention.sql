@@ -1,12 +1,14 @@
 -- One row per period-end month × window (monthly, trailing_12m) × size segment × signup
--- cohort (year of the first active month), with 'all' rows for every rollup.
+-- cohort (year of the first active month) with starting MRR: no rollup rows. NRR, GRR and
+-- expansion of a rollup are the ratios of the cells' summed MRR; the whole base's are in
+-- fct_net_revenue_retention_total.
 -- Retention cohort: customers with MRR at the window's start (the month before the period,
 -- or 12 months before); customers new or reactivated inside the window are excluded.
 --   NRR = cohort's ending MRR ÷ starting MRR
---   GRR = (starting − contraction − churned) ÷ starting
---   expansion rate = expansion ÷ starting
+--   GRR = (starting − contraction − churn) ÷ starting
+--   expansion ratio = expansion ÷ starting
 --   quick ratio = (new + reactivation + expansion booked in the window)
---                 ÷ (contraction + churn booked in the window), all customers
+--                 ÷ (contraction + churn booked in the window), all customers of the cell
 with mrr as (
     select * from {{ ref('fct_mrr') }}
 ),
@@ -27,7 +29,7 @@ windows as (
 -- a cohort that churned entirely still has a period end, with NRR 0.
 period_ends as (
     select months.month_start as period_end_month
-    from ({{ month_spine("select min(month_start) from mrr") }}) as months
+    from ({{ month_spine("select min(revenue_month) from mrr") }}) as months
 ),
 
 periods as (
@@ -44,9 +46,9 @@ starting as (
         periods.period_end_month,
         periods.window_name,
         mrr.customer_id,
-        mrr.mrr as starting_mrr
+        mrr.mrr_usd as starting_mrr
     from periods
-    inner join mrr on periods.window_start = mrr.month_start and mrr.mrr > 0
+    inner join mrr on periods.window_start = mrr.revenue_month and mrr.mrr_usd > 0
 ),
 
 booked as (
@@ -54,18 +56,18 @@ booked as (
         periods.period_end_month,
         periods.window_name,
         mrr.customer_id,
-        coalesce(sum(mrr.mrr) filter (where mrr.movement in ('new', 'reactivation')), 0)
+        coalesce(sum(mrr.mrr_usd) filter (where mrr.movement in ('new', 'reactivation')), 0)
             as gained_mrr,
-        coalesce(sum(mrr.mrr_change) filter (where mrr.movement = 'expansion'), 0)
+        coalesce(sum(mrr.mrr_change_usd) filter (where mrr.movement = 'expansion'), 0)
             as expansion_booked_mrr,
-        coalesce(sum(-mrr.mrr_change) filter (where mrr.movement = 'contraction'), 0)
-        + coalesce(sum(mrr.previous_mrr) filter (where mrr.movement = 'churn'), 0)
+        coalesce(sum(-mrr.mrr_change_usd) filter (where mrr.movement = 'contraction'), 0)
+        + coalesce(sum(mrr.previous_mrr_usd) filter (where mrr.movement = 'churn'), 0)
             as lost_booked_mrr
     from periods
     inner join mrr
         on
-            periods.window_start < mrr.month_start
-            and periods.period_end_month >= mrr.month_start
+            periods.window_start < mrr.revenue_month
+            and periods.period_end_month >= mrr.revenue_month
     group by periods.period_end_month, periods.window_name, mrr.customer_id
 ),
 
@@ -91,66 +93,47 @@ with_ending as (
         per_customer.*,
         customers.size_segment,
         customers.signup_cohort,
-        coalesce(ending.mrr, 0) as ending_mrr
+        coalesce(ending.mrr_usd, 0) as ending_mrr
     from per_customer
     inner join customers on per_customer.customer_id = customers.customer_id
     left join mrr as ending
         on
             per_customer.customer_id = ending.customer_id
-            and per_customer.period_end_month = ending.month_start
+            and per_customer.period_end_month = ending.revenue_month
 ),
 
-totals as (
+cells as (
     select
         period_end_month,
         window_name,
-        coalesce(size_segment, 'all') as segment,
-        coalesce(signup_cohort, 'all') as signup_cohort,
+        size_segment,
+        signup_cohort,
         count(*) filter (where starting_mrr > 0) as starting_customers,
         count(*) filter (where starting_mrr > 0 and ending_mrr > 0) as retained_customers,
         sum(starting_mrr) as starting_mrr,
-        sum(greatest(ending_mrr - starting_mrr, 0)) filter (
+        coalesce(sum(greatest(ending_mrr - starting_mrr, 0)) filter (
             where starting_mrr > 0 and ending_mrr > 0
-        ) as expansion_mrr,
-        sum(greatest(starting_mrr - ending_mrr, 0)) filter (
+        ), 0) as expansion_mrr,
+        coalesce(sum(greatest(starting_mrr - ending_mrr, 0)) filter (
             where starting_mrr > 0 and ending_mrr > 0
-        ) as contraction_mrr,
-        sum(starting_mrr) filter (where starting_mrr > 0 and ending_mrr = 0) as churned_mrr,
-        sum(ending_mrr) filter (where starting_mrr > 0) as ending_mrr,
+        ), 0) as contraction_mrr,
+        coalesce(sum(starting_mrr) filter (where starting_mrr > 0 and ending_mrr = 0), 0) as churn_mrr,
+        coalesce(sum(ending_mrr) filter (where starting_mrr > 0), 0) as ending_mrr,
         sum(gained_mrr + expansion_booked_mrr) as gained_booked_mrr,
         sum(lost_booked_mrr) as lost_booked_mrr
     from with_ending
-    group by
-        grouping sets (
-            (period_end_month, window_name, size_segment, signup_cohort),
-            (period_end_month, window_name, size_segment),
-            (period_end_month, window_name, signup_cohort),
-            (period_end_month, window_name)
-        )
+    group by period_end_month, window_name, size_segment, signup_cohort
     having sum(starting_mrr) > 0
 )
 
 select
     (
-        to_char(period_end_month, 'YYYY-MM') || ':' || window_name || ':' || segment
+        to_char(period_end_month, 'YYYY-MM') || ':' || window_name || ':' || size_segment
         || ':' || signup_cohort
     )::text as nrr_id,
     period_end_month::date as period_end_month,
     window_name::text as window_name,
-    segment::text as segment,
+    size_segment::text as size_segment,
     signup_cohort::text as signup_cohort,
-    starting_customers::bigint as starting_customers,
-    (starting_customers < {{ var('nrr_min_sample_customers') | int }})::boolean as is_small_sample,
-    retained_customers::bigint as retained_customers,
-    starting_mrr::numeric(14, 2) as starting_mrr,
-    coalesce(expansion_mrr, 0)::numeric(14, 2) as expansion_mrr,
-    coalesce(contraction_mrr, 0)::numeric(14, 2) as contraction_mrr,
-    coalesce(churned_mrr, 0)::numeric(14, 2) as churned_mrr,
-    ending_mrr::numeric(14, 2) as ending_mrr,
-    round(ending_mrr / starting_mrr, 4)::numeric as net_revenue_retention,
-    round(
-        (starting_mrr - coalesce(contraction_mrr, 0) - coalesce(churned_mrr, 0)) / starting_mrr, 4
-    )::numeric as gross_revenue_retention,
-    round(coalesce(expansion_mrr, 0) / starting_mrr, 4)::numeric as expansion_rate,
-    round(gained_booked_mrr / nullif(lost_booked_mrr, 0), 2)::numeric as quick_ratio
-from totals
+    {{ retention_columns() }}
+from cells
