@@ -2,7 +2,7 @@
 and the accounts with several active buying centers are the ones the generator planned.
 
 The hand-computed cases (weighting, the MRR-0 fallback, a churned account) are dbt unit
-tests in _customers__models.yml; these check the generated year."""
+tests in dim_accounts.yml; these check the generated year."""
 
 from __future__ import annotations
 

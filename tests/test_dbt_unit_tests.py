@@ -15,7 +15,7 @@ from customer_health.transform.dbt import dbt_environment
 from customer_health.warehouse.urls import with_database
 from tests.helpers import dbt
 
-REVENUE_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/_revenue__models.yml"
+NRR_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/fct_net_revenue_retention.yml"
 
 
 def test_dbt_unit_tests_pass(url, scratch_conn):
@@ -37,7 +37,7 @@ def test_dbt_unit_tests_pass(url, scratch_conn):
 
 
 def _worked_example() -> dict:
-    document = yaml.safe_load(REVENUE_YAML.read_text())
+    document = yaml.safe_load(NRR_YAML.read_text())
     return next(
         test
         for test in document["unit_tests"]

@@ -23,6 +23,19 @@ def test_dbt_source_yaml_matches_the_landing_contracts():
         )
 
 
+def test_every_mart_has_its_own_yaml_beside_it():
+    """x.sql's docs, contract, data tests and unit tests live in x.yml and nowhere else, so
+    a model's whole definition is two files side by side (dbt's jaffle-shop layout)."""
+    marts = PROJECT_HOME / "dbt_project" / "models" / "marts"
+    for sql_path in sorted(marts.rglob("*.sql")):
+        document = yaml.safe_load(sql_path.with_suffix(".yml").read_text())
+        assert [m["name"] for m in document["models"]] == [sql_path.stem], sql_path
+        tested = {t["model"] for t in document.get("unit_tests") or []}
+        assert tested <= {sql_path.stem}, sql_path
+    yaml_files = {p.stem for p in marts.rglob("*.yml")}
+    assert yaml_files == {p.stem for p in marts.rglob("*.sql")}
+
+
 def test_readme_documents_the_landing_contracts():
     assert markdown_table() in (PROJECT_HOME / "README.md").read_text(), (
         "README contract table is stale: run `customer-health contracts write-docs`"
