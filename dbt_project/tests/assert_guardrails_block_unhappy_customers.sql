@@ -7,6 +7,6 @@ where
     not opportunities.is_blocked
     and (
         customers.health_band = 'red'
-        or customers.nps_180d < 0
+        or customers.nps_180d_score < 0
         or customers.lifecycle_stage = 'onboarding'
     )
