@@ -14,7 +14,9 @@ Turns one night's billing, usage, NPS and support files into the published
 4. **validate_marts** — the `marts_gate` checkpoint on that schema (a quality report per run);
 5. **publish** — atomic swap of the run's schema for `analytics`, alerts on health
    band drops; emits the `analytics.customer_health` asset;
-6. **summarize** — records the run in `ops.run_log`; row counts and the customers most at
+6. **dbt_docs** — a static dbt docs page of the published schema beside the run's quality
+   reports; a failure is logged and recorded, never fails the published night;
+7. **summarize** — records the run in `ops.run_log`; row counts and the customers most at
    risk in the task log.
 
 Every task first holds the night (`ops.night_lock`, shared with the CLI): a second night
@@ -118,8 +120,22 @@ def customer_health_nightly():
         return result
 
     @task
+    def dbt_docs(published: dict, **context) -> dict:
+        from customer_health.orchestration import night_of
+        from customer_health.pipeline import write_dbt_docs
+        from customer_health.settings import load_settings
+
+        return write_dbt_docs(load_settings(), night_of(context, TIMEZONE), context["run_id"])
+
+    @task
     def summarize(
-        ingested: dict, raw_gate: dict, built: dict, marts_gate: dict, published: dict, **context
+        ingested: dict,
+        raw_gate: dict,
+        built: dict,
+        marts_gate: dict,
+        published: dict,
+        docs: dict,
+        **context,
     ) -> dict:
         from customer_health.orchestration import night_of
         from customer_health.pipeline import give_night_back
@@ -134,6 +150,7 @@ def customer_health_nightly():
             "build": built,
             "validate_marts": marts_gate,
             "publish": published,
+            "dbt_docs": docs,
         }
         record_run(settings, context["run_id"], night_of(context, TIMEZONE), "published", stages)
         give_night_back(settings, context["run_id"])
@@ -149,7 +166,7 @@ def customer_health_nightly():
         prepared >> dbt_task_group(SETTINGS, SETTINGS.dbt_execution_mode) >> built
     marts_gate = validate_marts(built)
     published = publish(built, raw_gate, marts_gate, ingested)
-    summarize(ingested, raw_gate, built, marts_gate, published)
+    summarize(ingested, raw_gate, built, marts_gate, published, dbt_docs(published))
 
 
 customer_health_nightly()

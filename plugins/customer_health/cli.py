@@ -190,6 +190,10 @@ def _print_summary(settings, result: dict) -> None:
             f"{c['band']:<6}  weakest: {c['weakest_component']:<12} MRR ${c['mrr_usd']:,.2f}"
         )
     typer.echo(f"\nQuality report (static HTML, opens offline): {result['quality_report']}")
+    typer.echo(
+        "dbt docs of the published night (static HTML, opens offline): "
+        f"{result['dbt_docs'] or 'none (its error is in the task log and ops.run_log)'}"
+    )
     parts = conninfo_to_dict(warehouse_url(settings))
     password_hint = (
         "$BI_READER_PASSWORD"

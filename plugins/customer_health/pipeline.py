@@ -1,15 +1,19 @@
 """One night of the pipeline as plain functions: the DAG's tasks and the CLI call the same code.
 
 ingest → raw gate (GX) → build (dbt, into a per-run schema) → mart gate (GX) → publish
-(atomic swap) → summarize. Each step takes the settings and what earlier steps returned,
-and returns a small JSON-able summary (what Airflow passes between tasks through XCom).
+(atomic swap) → dbt docs of the published schema → summarize. Each step takes the settings
+and what earlier steps returned, and returns a small JSON-able summary (what Airflow passes
+between tasks through XCom).
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import structlog
@@ -32,10 +36,10 @@ from customer_health.ingest.loader import (
     unchanged_since_last_load,
 )
 from customer_health.publish.swap import publish, table_names
-from customer_health.quality.gates import enforce, run_gate
+from customer_health.quality.gates import enforce, run_gate, run_reports_dir
 from customer_health.run_log import record_run
 from customer_health.settings import Settings
-from customer_health.transform.dbt import mart_models, run_dbt
+from customer_health.transform.dbt import mart_models, run_dbt, write_docs_site
 from customer_health.warehouse import embedded
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import connect, warehouse_url
@@ -300,6 +304,33 @@ def publish_marts(
     }
 
 
+def docs_site_path(settings: Settings, run_id: str) -> Path:
+    """Where a published run's dbt docs are written: in its own folder of REPORTS_DIR, beside
+    its gates' quality reports (REPORTS_DIR/<run>-<checkpoint>/quality_report.html)."""
+    return run_reports_dir(settings, run_id) / "dbt_docs" / "index.html"
+
+
+def write_dbt_docs(settings: Settings, logical_date: date, run_id: str) -> dict:
+    """The published night's dbt docs as one static page (models, columns, lineage, tests).
+
+    Runs after the publish, which it can neither fail nor delay: any error is logged and
+    returned (the run log and the summary show it), and the night stays published.
+    """
+    clock = time.monotonic()
+    path = docs_site_path(settings, run_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dbt_docs_") as target:
+            url, schema = warehouse_url(settings), settings.publish_schema
+            site = write_docs_site(settings, url, logical_date, schema, Path(target))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(site, path)
+    except Exception as error:
+        log.warning("dbt docs not written; the night stays published", error=str(error))
+        return {"path": None, "error": str(error), "seconds": round(time.monotonic() - clock, 1)}
+    log.info("dbt docs written", path=str(path))
+    return {"path": str(path), "error": None, "seconds": round(time.monotonic() - clock, 1)}
+
+
 def _drop_failed_build_schemas(conn, settings: Settings, run_id: str) -> list[str]:
     """Build schemas left by failed runs are kept for inspection until a publish succeeds.
 
@@ -341,7 +372,7 @@ def summarize(settings: Settings, quality_report: str | None = None) -> dict:
             ).format(s=schema)
         ).fetchall()
         published = conn.execute(
-            "select logical_date, row_counts, published_at from ops.publish_log "
+            "select logical_date, row_counts, published_at, run_id from ops.publish_log "
             "order by published_at desc limit 1"
         ).fetchone()
         rejected = conn.execute(
@@ -365,7 +396,14 @@ def summarize(settings: Settings, quality_report: str | None = None) -> dict:
             for r in at_risk
         ],
         "quality_report": quality_report,
+        # The docs of the run that published what is live; none after a rollback or when
+        # that night's docs step failed (its run log says why).
+        "dbt_docs": _existing(docs_site_path(settings, published[3])) if published else None,
     }
+
+
+def _existing(path: Path) -> str | None:
+    return str(path) if path.is_file() else None
 
 
 def run_night(settings: Settings, logical_date: date, run_id: str | None = None) -> dict:
@@ -394,6 +432,7 @@ def run_night(settings: Settings, logical_date: date, run_id: str | None = None)
         stages["publish"] = publish_marts(
             settings, logical_date, run_id, schema, gates, stages["ingest"]["started_at"]
         )
+        stages["dbt_docs"] = write_dbt_docs(settings, logical_date, run_id)
         record_run(settings, run_id, logical_date, "published", stages)
     except Exception as error:
         report_failed_night(

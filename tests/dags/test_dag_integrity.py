@@ -83,6 +83,7 @@ def test_nightly_dag_policy(dagbag):
         "dbt_finished",
         "validate_marts",
         "publish",
+        "dbt_docs",
         "summarize",
     ]
     for task in dag.tasks:
@@ -142,7 +143,7 @@ def test_the_dbt_execution_mode_is_selectable(mode, expected, tmp_path):
     )
     operator, task_count = run_python(script, tmp_path, DBT_EXECUTION_MODE=mode)
     assert operator == expected
-    assert (int(task_count) == 7) == (mode == "single")
+    assert (int(task_count) == 8) == (mode == "single")
 
 
 def test_no_airflow_2_idioms():

@@ -70,9 +70,14 @@ class GateResult:
         }
 
 
+def run_reports_dir(settings: Settings, name: str) -> Path:
+    """A run's own folder under REPORTS_DIR (Airflow run ids hold ':' and '+')."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return settings.reports_dir / safe
+
+
 def run_project_dir(settings: Settings, run_id: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return settings.reports_dir / safe / "gx"
+    return run_reports_dir(settings, run_id) / "gx"
 
 
 def report_path(project: Path) -> Path:

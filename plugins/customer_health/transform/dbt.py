@@ -135,6 +135,46 @@ def personal_data_models(settings: Settings) -> set[str]:
     }
 
 
+def write_docs_site(settings: Settings, url: str, as_of: date, schema: str, target: Path) -> Path:
+    """`dbt docs generate --static` for the marts as published in ``schema``: one HTML file
+    with the manifest and catalog inside, so a person opens it from disk, no server needed.
+
+    Runs in ``target``, never the project's target (the DAG is drawn from its manifest). The
+    catalog is read for the marts of ``schema`` only (``--select``): the layers BI cannot read
+    stay documented from their YAML, and the night pays for one schema's catalog query. The
+    project's ``send_anonymous_usage_stats: false`` reaches the page's embedded metadata,
+    which keeps its tracker (a script from a CDN) switched off.
+    """
+    from dbt.cli.main import dbtRunner
+
+    disable_telemetry()
+    os.environ.update(dbt_environment(url, schema))
+    project = str(settings.dbt_project_dir)
+    outcome = dbtRunner().invoke(
+        [
+            "docs",
+            "generate",
+            "--static",
+            "--select",
+            "marts",
+            "--exclude",
+            "config.meta.personal_data:true",  # published elsewhere (the personal-data schema)
+            "--project-dir",
+            project,
+            "--profiles-dir",
+            project,
+            "--target-path",
+            str(target),
+            "--vars",
+            json.dumps(dbt_vars(as_of)),
+            "--no-use-colors",
+        ]
+    )
+    if not outcome.success:
+        raise DbtError(f"dbt docs generate failed: {outcome.exception}")
+    return target / "static_index.html"
+
+
 def write_manifest(settings: Settings) -> Path:
     """`dbt parse` into target/manifest.json: what the Airflow task group is rendered from,
     so parsing a DAG never has to run dbt. Needs no warehouse connection."""
