@@ -434,7 +434,14 @@ def test_the_run_log_records_every_stage_of_the_night(conn):
         "select status, stages from ops.run_log order by run_log_id limit 1"
     ).fetchone()
     assert status == "published"
-    assert set(stages) == {"ingest", "validate_raw", "build", "validate_marts", "publish"}
+    assert set(stages) == {
+        "ingest",
+        "validate_raw",
+        "build",
+        "validate_marts",
+        "publish",
+        "dbt_docs",
+    }
     assert all(stage["seconds"] >= 0 for stage in stages.values())
     assert stages["ingest"]["rows_loaded"] > 0 and stages["validate_marts"]["success"]
 
