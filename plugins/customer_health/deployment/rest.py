@@ -55,11 +55,20 @@ class AirflowApi:
         return state
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict]:
-        """Every task instance of the run by task id (state, try_number, hostname, …)."""
-        listed = self._json(
-            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
-        )
-        return {ti["task_id"]: ti for ti in listed["task_instances"]}
+        """Every task instance of the run by task id (state, try_number, hostname, …), page by
+        page: the API returns at most its maximum_page_limit (100) whatever limit is asked."""
+        found: dict[str, dict] = {}
+        offset = 0
+        while True:
+            page = self._json(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                params={"limit": 100, "offset": offset},
+            )
+            found.update((ti["task_id"], ti) for ti in page["task_instances"])
+            offset += len(page["task_instances"])
+            if not page["task_instances"] or offset >= page["total_entries"]:
+                return found
 
     def clear_failed(self, dag_id: str, run_id: str, task_ids: list[str]) -> list[str]:
         """Clear failed tasks and what depends on them, so the run goes on from there."""
