@@ -116,7 +116,7 @@ def test_clearing_a_failed_model_reruns_it_alone_and_the_night_publishes(
     # The model, its tests and the stages after dbt; not the producer, not the other models.
     assert cleared == sorted(
         [model_task, f"dbt.{BROKEN_MODEL}.test", "dbt_finished", "validate_marts"]
-        + ["publish", "summarize"]
+        + ["publish", "dbt_docs", "summarize"]
     )
     assert api.wait(DAG, run_id) == "success", api.failures(DAG, run_id)
     after = api.task_instances(DAG, run_id)
