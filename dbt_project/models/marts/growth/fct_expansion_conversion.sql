@@ -6,15 +6,7 @@
 -- Both are NULL when their denominator is 0 (no starting customers; nothing booked).
 -- Segment is the customer's current one; every segment has a row every quarter.
 with mrr as (
-    -- Named as this model computes with them.
-    select
-        customer_id,
-        revenue_month as month_start,
-        mrr_usd as mrr,
-        mrr_change_usd as mrr_change,
-        movement,
-        products_count
-    from {{ ref('fct_mrr') }}
+    select * from {{ ref('fct_mrr') }}
 ),
 
 customers as (
@@ -27,7 +19,7 @@ customers as (
 quarters as (
     select quarter_spine.quarter_start::date as quarter_start
     from generate_series(
-        (select date_trunc('quarter', min(mrr.month_start)) from mrr),
+        (select date_trunc('quarter', min(mrr.revenue_month)) from mrr),
         date_trunc('quarter', {{ as_of_date() }}),
         interval '3 months'
     ) as quarter_spine (quarter_start)
@@ -40,10 +32,10 @@ segments as (
 segment_months as (
     select
         mrr.customer_id,
-        mrr.month_start,
-        date_trunc('quarter', mrr.month_start)::date as quarter_start,
-        mrr.mrr,
-        mrr.mrr_change,
+        mrr.revenue_month,
+        date_trunc('quarter', mrr.revenue_month)::date as quarter_start,
+        mrr.mrr_usd,
+        mrr.mrr_change_usd,
         mrr.movement,
         customers.size_segment
     from mrr
@@ -55,9 +47,9 @@ starting_customers as (
     select
         customer_id,
         size_segment,
-        (month_start + interval '1 month')::date as quarter_start
+        (revenue_month + interval '1 month')::date as quarter_start
     from segment_months
-    where mrr > 0 and extract(month from month_start) in (3, 6, 9, 12)
+    where mrr_usd > 0 and extract(month from revenue_month) in (3, 6, 9, 12)
 ),
 
 expanded_customers as (
@@ -86,8 +78,8 @@ bookings as (
     select
         size_segment,
         quarter_start,
-        sum(mrr) filter (where movement = 'new') as new_mrr,
-        sum(mrr_change) filter (where movement = 'expansion') as expansion_mrr
+        sum(mrr_usd) filter (where movement = 'new') as new_mrr,
+        sum(mrr_change_usd) filter (where movement = 'expansion') as expansion_mrr
     from segment_months
     group by size_segment, quarter_start
 ),

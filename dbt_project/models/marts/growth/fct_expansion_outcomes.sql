@@ -3,15 +3,7 @@
 -- now and 12 months before the night's month with whether the customer is still active.
 -- Segment and signup cohort are the customer's current ones, as in the revenue marts.
 with mrr as (
-    -- Named as this model computes with them.
-    select
-        customer_id,
-        revenue_month as month_start,
-        mrr_usd as mrr,
-        mrr_change_usd as mrr_change,
-        movement,
-        products_count
-    from {{ ref('fct_mrr') }}
+    select * from {{ ref('fct_mrr') }}
 ),
 
 customers as (
@@ -24,15 +16,15 @@ customers as (
 customer_months as (
     select
         customer_id,
-        min(month_start) as first_active_month,
-        min(month_start) filter (where movement = 'expansion') as first_expansion_month,
+        min(revenue_month) as first_active_month,
+        min(revenue_month) filter (where movement = 'expansion') as first_expansion_month,
         max(products_count) filter (
-            where mrr > 0 and month_start = date_trunc('month', {{ as_of_date() }})
+            where mrr_usd > 0 and revenue_month = date_trunc('month', {{ as_of_date() }})
         ) as products_owned_now,
         max(products_count) filter (
             where
-            mrr > 0
-            and month_start = (date_trunc('month', {{ as_of_date() }}) - interval '12 months')::date
+            mrr_usd > 0
+            and revenue_month = (date_trunc('month', {{ as_of_date() }}) - interval '12 months')::date
         ) as products_owned_12m_ago
     from mrr
     group by customer_id

@@ -4,20 +4,12 @@
 -- revenue from then (fct_mrr.products_count), the share with MRR > 0 in the period-end
 -- month. Whatever happened in between (churn and reactivation) does not matter.
 with mrr as (
-    -- Named as this model computes with them.
-    select
-        customer_id,
-        revenue_month as month_start,
-        mrr_usd as mrr,
-        mrr_change_usd as mrr_change,
-        movement,
-        products_count
-    from {{ ref('fct_mrr') }}
+    select * from {{ ref('fct_mrr') }}
     where mrr_usd > 0
 ),
 
 period_ends as (
-    {{ month_spine("select (min(month_start) + interval '12 months')::date from mrr") }}
+    {{ month_spine("select (min(revenue_month) + interval '12 months')::date from mrr") }}
 ),
 
 cohorts as (
@@ -27,7 +19,7 @@ cohorts as (
         start_month.products_count as products_owned
     from period_ends
     inner join mrr as start_month
-        on start_month.month_start = (period_ends.month_start - interval '12 months')::date
+        on start_month.revenue_month = (period_ends.month_start - interval '12 months')::date
 ),
 
 outcomes as (
@@ -40,7 +32,7 @@ outcomes as (
     left join mrr as end_month
         on
             cohorts.customer_id = end_month.customer_id
-            and cohorts.period_end_month = end_month.month_start
+            and cohorts.period_end_month = end_month.revenue_month
     group by cohorts.period_end_month, cohorts.products_owned
 )
 
