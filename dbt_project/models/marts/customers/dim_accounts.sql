@@ -17,12 +17,13 @@ bands as (
     select * from {{ ref('health_bands') }}
 ),
 
-white_space as (
+-- Per customer white space and next renewal exactly as customer_360 shows them.
+customer_figures as (
     select
         customer_id,
-        sum(potential_mrr_usd) as white_space_mrr
-    from {{ ref('fct_white_space') }}
-    group by customer_id
+        white_space_mrr_usd,
+        next_renewal_date
+    from {{ ref('customer_360') }}
 ),
 
 open_opportunities as (
@@ -35,14 +36,6 @@ open_opportunities as (
     group by customer_id
 ),
 
-next_renewal as (
-    select
-        customer_id,
-        min(renewal_date) as next_renewal_date
-    from {{ ref('fct_renewals_upcoming') }}
-    group by customer_id
-),
-
 buying_centers as (
     -- Active = an active subscription item tonight, i.e. a row in dim_customer_health.
     select
@@ -52,15 +45,14 @@ buying_centers as (
         health.health_score,
         health.health_band,
         health.customer_id is not null as is_active,
-        coalesce(white_space.white_space_mrr, 0) as white_space_mrr,
+        coalesce(customer_figures.white_space_mrr_usd, 0) as white_space_mrr,
         coalesce(open_opportunities.open_opportunities, 0) as open_opportunities,
         coalesce(open_opportunities.open_opportunity_mrr, 0) as open_opportunity_mrr,
-        next_renewal.next_renewal_date
+        customer_figures.next_renewal_date
     from customers
     left join health on customers.customer_id = health.customer_id
-    left join white_space on customers.customer_id = white_space.customer_id
+    left join customer_figures on customers.customer_id = customer_figures.customer_id
     left join open_opportunities on customers.customer_id = open_opportunities.customer_id
-    left join next_renewal on customers.customer_id = next_renewal.customer_id
 ),
 
 account_totals as (
