@@ -3,11 +3,11 @@
 Both renames, the move of per-person tables to the personal-data schema, the grants to
 ``bi_reader`` and ``cs_reader`` and the publish-log row happen in one transaction: a BI
 query sees last night's tables or tonight's, never a mix, and ``bi_reader`` is never
-granted a per-person table. Renaming a
-schema does not wait for BI queries reading it (they keep their snapshot and the tables
-they opened), so the swap itself never blocks. Dropping an old backup does wait for its
-readers, so pruning runs afterwards in its own transaction with a lock timeout: a BI
-session still reading a week-old backup delays the pruning, never the publish.
+granted a per-person table. Renaming a schema does not wait for BI queries reading it
+(they keep their snapshot and the tables they opened), so the swap itself never blocks.
+Dropping an old backup does wait for its readers, so pruning runs afterwards in its own
+transaction with a lock timeout: a BI session still reading a week-old backup delays the
+pruning, never the publish.
 """
 
 from __future__ import annotations
@@ -87,6 +87,19 @@ def backups(conn: psycopg.Connection, published: str) -> list[str]:
     return [name for (name,) in rows]
 
 
+def _grant_read(conn: psycopg.Connection, schema: str, role: str) -> None:
+    conn.execute(
+        sql.SQL("grant usage on schema {} to {}").format(
+            sql.Identifier(schema), sql.Identifier(role)
+        )
+    )
+    conn.execute(
+        sql.SQL("grant select on all tables in schema {} to {}").format(
+            sql.Identifier(schema), sql.Identifier(role)
+        )
+    )
+
+
 def _move_personal_tables(
     conn: psycopg.Connection, settings: Settings, published: str, backup: str | None
 ) -> None:
@@ -109,16 +122,7 @@ def _move_personal_tables(
                 sql.Identifier(published, table), sql.Identifier(personal)
             )
         )
-    conn.execute(
-        sql.SQL("grant usage on schema {} to {}").format(
-            sql.Identifier(personal), sql.Identifier(CS_ROLE)
-        )
-    )
-    conn.execute(
-        sql.SQL("grant select on all tables in schema {} to {}").format(
-            sql.Identifier(personal), sql.Identifier(CS_ROLE)
-        )
-    )
+    _grant_read(conn, personal, CS_ROLE)
 
 
 def _swap(
@@ -144,16 +148,7 @@ def _swap(
         )
     )
     _move_personal_tables(conn, settings, published, backup if had_previous else None)
-    conn.execute(
-        sql.SQL("grant usage on schema {} to {}").format(
-            sql.Identifier(published), sql.Identifier(BI_ROLE)
-        )
-    )
-    conn.execute(
-        sql.SQL("grant select on all tables in schema {} to {}").format(
-            sql.Identifier(published), sql.Identifier(BI_ROLE)
-        )
-    )
+    _grant_read(conn, published, BI_ROLE)
     return had_previous
 
 
