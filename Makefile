@@ -20,8 +20,8 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install system-packages demo test test-quick airflow lint format lock warehouse-stop clean \
-	bench-ingest bench-incremental bench-orchestration bench-dag-parse bench-alerts grid-screenshot
+.PHONY: install system-packages superset-install demo test test-quick airflow bi bi-screenshots lint \
+	format lock warehouse-stop clean bench-ingest bench-incremental bench-orchestration bench-dag-parse bench-alerts grid-screenshot
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# Apache Superset in a venv of its own: its pins (SQLAlchemy < 2, pandas < 2.2) clash with
+# Airflow's. bi/superset/constraints.txt pins its whole dependency set.
+SUPERSET_VENV := .superset-venv
+$(SUPERSET_VENV)/.installed: bi/superset/constraints.txt
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --disable-pip-version-check -c bi/superset/constraints.txt \
+		apache-superset cachetools flask-caching gunicorn psycopg2-binary rich
+	touch $@
+
+superset-install: $(SUPERSET_VENV)/.installed
 
 # Debian packages the tests need: redis-server (Celery's broker in the deployment tests; PyPI's
 # redis-server wheel does not install here) and chromium (the browser Playwright opens the
@@ -55,8 +66,9 @@ demo: install $(MANIFEST)
 	@echo "Airflow run log: $(AIRFLOW_HOME)/demo-run.log"
 	$(BIN)/customer-health summary
 
-# The whole suite, deployment tests included (a real scheduler, LocalExecutor and Celery).
-test: install system-packages lint $(MANIFEST)
+# The whole suite, deployment and BI tests included (a real scheduler, LocalExecutor and
+# Celery; Superset's dashboards in Chromium).
+test: install superset-install system-packages lint $(MANIFEST)
 	$(BIN)/pytest
 
 # Inner loop: everything but the deployment and failure-injection tests (minutes, not tens).
@@ -66,6 +78,17 @@ test-quick: install lint $(MANIFEST)
 # A local Airflow deployment (LocalExecutor, PostgreSQL metadata) to look at; Ctrl-C stops it.
 airflow: install $(MANIFEST)
 	$(BIN)/customer-health airflow up
+
+# Superset on localhost over the published tables (read as bi_reader), with the three
+# dashboards imported; prints the URL and login. Run `make demo` first. Ctrl-C stops it.
+bi: install superset-install
+	$(BIN)/customer-health warehouse start
+	$(BIN)/customer-health bi up
+
+# docs/dashboard-*.png: the three dashboards over the demo's night, in headless Chromium.
+bi-screenshots: install superset-install system-packages
+	$(BIN)/customer-health warehouse start
+	$(BIN)/python -m customer_health.bi.screenshots docs
 
 lint: install
 	$(BIN)/ruff check plugins dags tests bench docs
@@ -88,7 +111,7 @@ warehouse-stop: install
 	$(BIN)/customer-health warehouse stop
 
 clean: warehouse-stop
-	rm -rf .warehouse .airflow data dbt_project/target dbt_project/logs expectations/uncommitted/data_docs expectations/uncommitted/validations
+	rm -rf .warehouse .airflow .superset data dbt_project/target dbt_project/logs expectations/uncommitted/data_docs expectations/uncommitted/validations
 
 # docs/grid.png: the grid of a night run by the local deployment, photographed by Debian's
 # chromium through Playwright (no browser download).

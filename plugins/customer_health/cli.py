@@ -29,8 +29,10 @@ contracts_app = typer.Typer(help="Landing contracts.", no_args_is_help=True)
 expectations_app = typer.Typer(help="The GX suites.", no_args_is_help=True)
 publish_app = typer.Typer(help="The published schema BI reads.", no_args_is_help=True)
 airflow_app = typer.Typer(help="A local Airflow deployment to look at.", no_args_is_help=True)
+bi_app = typer.Typer(help="Superset's dashboards over the published schema.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(airflow_app, name="airflow")
+app.add_typer(bi_app, name="bi")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(expectations_app, name="expectations")
 app.add_typer(publish_app, name="publish")
@@ -327,6 +329,40 @@ def airflow_up(
     finally:
         typer.echo("stopping Airflow …")
         local.stop(deployment)
+
+
+@bi_app.command("up")
+def bi_up(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8088) -> None:
+    """Run Superset with the three dashboards, reading the published tables as bi_reader,
+    until Ctrl-C; print where to sign in."""
+    import signal
+    import threading
+
+    from customer_health.bi import superset
+    from customer_health.publish.swap import table_names
+    from customer_health.warehouse.connection import connect
+
+    settings = load_settings()
+    with connect(settings) as conn:
+        if not table_names(conn, settings.publish_schema):
+            _fail(RuntimeError(f"nothing is published in {settings.publish_schema} yet: make demo"))
+    home = settings.home / ".superset"
+    typer.echo(f"starting Superset in {home} …")
+    running = superset.prepare(settings, home, port)
+    superset.serve(settings, running)
+    typer.echo(
+        f"\nSuperset: {running.url}   user {superset.ADMIN}   password {running.admin_password}\n"
+        f"dashboards: {running.url}/dashboard/list/   log: {running.log}   Ctrl-C stops it"
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        typer.echo("stopping Superset …")
+        superset.stop(running)
 
 
 @contracts_app.command("write-docs")

@@ -40,9 +40,8 @@ from customer_health.quality.gates import enforce, run_gate, run_reports_dir
 from customer_health.run_log import record_run
 from customer_health.settings import Settings
 from customer_health.transform.dbt import mart_models, run_dbt, write_docs_site
-from customer_health.warehouse import embedded
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
-from customer_health.warehouse.connection import connect, warehouse_url
+from customer_health.warehouse.connection import bi_reader_password, connect, warehouse_url
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +79,7 @@ def _hold(
     settings: Settings, run_id: str, conn: psycopg.Connection, bind_to_session: bool
 ) -> float:
     if conn.execute("select to_regclass('ops.night_lock') is null").fetchone()[0]:
-        ensure_warehouse_objects(conn, _bi_password(settings))
+        ensure_warehouse_objects(conn, bi_reader_password(settings))
     return night_lock.hold(
         conn,
         run_id,
@@ -128,7 +127,7 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     }
     errors: list[str] = []
     with connect(settings, autocommit=True) as conn:
-        ensure_warehouse_objects(conn, _bi_password(settings))
+        ensure_warehouse_objects(conn, bi_reader_password(settings))
         # One ingest at a time whoever runs it, held until this connection closes (or its
         # process dies): what another ingest left half done is then safe to sweep.
         conn.execute("select pg_advisory_lock(hashtext('customer_health.ingest'))")
@@ -176,13 +175,6 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
             f"{len(errors)} landing entries could not be loaded:\n  " + "\n  ".join(errors)
         )
     return totals
-
-
-def _bi_password(settings: Settings) -> str | None:
-    """BI_READER_PASSWORD when set; the embedded warehouse generates one of its own."""
-    if settings.bi_reader_password or settings.warehouse_url:
-        return settings.bi_reader_password
-    return embedded.server_for(settings).bi_password()
 
 
 def _gate(settings: Settings, checkpoint: str, schema: str, run_id: str) -> dict:

@@ -20,6 +20,13 @@ def warehouse_url(settings: Settings) -> str:
     return server.url(settings.database)
 
 
+def bi_reader_password(settings: Settings) -> str | None:
+    """BI_READER_PASSWORD when set; the embedded warehouse generates one of its own."""
+    if settings.bi_reader_password or settings.warehouse_url:
+        return settings.bi_reader_password
+    return embedded.server_for(settings).bi_password()
+
+
 def _ensure_database(admin_url: str, database: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone()

@@ -1,0 +1,1 @@
+"""Dashboards in a BI tool over the published schema."""
