@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from customer_health.bi.superset import read_bundle
 from customer_health.ingest.contract_docs import markdown_table, source_yaml_paths, sources_yaml
 from customer_health.ingest.contracts import ENTITIES
 from customer_health.quality.raw_suites import raw_suite, render, suite_id, suite_path
@@ -142,3 +143,31 @@ def test_every_published_table_has_a_tested_key(dbt_manifest):
     }
     assert marts, "the manifest lists the marts"
     assert sorted(marts - keyed) == []
+
+
+def test_dbt_exposures_list_the_tables_each_dashboard_reads(dbt_manifest):
+    """Lineage in dbt docs stays true to the Superset export: same dashboards, same tables."""
+    bundle = read_bundle()
+    tables = {c["uuid"]: c["table_name"] for n, c in bundle.items() if n.startswith("datasets/")}
+    chart_tables = {
+        c["uuid"]: tables[c["dataset_uuid"]] for n, c in bundle.items() if n.startswith("charts/")
+    }
+    dashboards = {
+        content["slug"]: sorted(
+            {
+                chart_tables[item["meta"]["uuid"]]
+                for item in content["position"].values()
+                if isinstance(item, dict) and item.get("type") == "CHART"
+            }
+        )
+        for name, content in bundle.items()
+        if name.startswith("dashboards/")
+    }
+    manifest = json.loads(dbt_manifest.read_text())
+    exposures = {
+        exposure["url"].rstrip("/").rsplit("/", 1)[1]: sorted(
+            manifest["nodes"][node]["name"] for node in exposure["depends_on"]["nodes"]
+        )
+        for exposure in manifest["exposures"].values()
+    }
+    assert exposures == dashboards
