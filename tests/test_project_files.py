@@ -33,8 +33,11 @@ def test_every_mart_has_its_own_yaml_beside_it():
         assert [m["name"] for m in document["models"]] == [sql_path.stem], sql_path
         tested = {t["model"] for t in document.get("unit_tests") or []}
         assert tested <= {sql_path.stem}, sql_path
-    yaml_files = {p.stem for p in marts.rglob("*.yml")}
-    assert yaml_files == {p.stem for p in marts.rglob("*.sql")}
+    model_yaml = {p.stem for p in marts.rglob("*.yml") if not p.stem.startswith("_")}
+    assert model_yaml == {p.stem for p in marts.rglob("*.sql")}
+    # The one shared file holds the dashboards (exposures), no model.
+    shared = {p.name: set(yaml.safe_load(p.read_text())) for p in marts.rglob("_*.yml")}
+    assert shared == {"_dashboards.yml": {"version", "exposures"}}
 
 
 def test_readme_documents_the_landing_contracts():
