@@ -94,16 +94,14 @@ def night_state(db: psycopg.Connection) -> tuple:
 
 
 def assert_failed_loudly(db, before: tuple, result, received: list[bytes], step: str) -> dict:
-    """``step`` is the task expected to report, or a task-id prefix ending in a dot."""
+    """``step`` is the task expected to report the failure."""
     assert result.returncode == 1, result.stdout[-3000:]
     assert "DagRun failed" in result.stderr
     alerts = [json.loads(body) for body in received]
     assert [(a["kind"], a["details"]["night"]) for a in alerts] == [
         ("night_failed", SECOND.isoformat())
     ]
-    reported = alerts[0]["details"]["step"]
-    assert reported.startswith(step) if step.endswith(".") else reported == step, alerts[0]
-    step = reported
+    assert alerts[0]["details"]["step"] == step, alerts[0]
     assert alerts[0]["details"]["log_url"].endswith(f"/tasks/{step}?try_number=1")
     checksums, locks, runs = before
     assert night_state(db) == (checksums, locks, runs + 1)
@@ -152,7 +150,10 @@ def build_tables_appear(db_url: str, run: subprocess.Popen, timeout: float = 300
     return False
 
 
-@pytest.mark.parametrize("mode", EXECUTION_MODES)
+# cosmos_local is left out: there the crash fails whichever model task is running, the same
+# path (a task fails, one alert, nothing published) the failing-model test takes in that
+# mode, and its night of seventy dbt tasks cost two minutes of make test.
+@pytest.mark.parametrize("mode", ("single", "cosmos_watcher"))
 def test_the_warehouse_stopping_mid_build_fails_the_night_with_one_alert(
     mode, env, server, tmp_path
 ):
@@ -180,7 +181,5 @@ def test_the_warehouse_stopping_mid_build_fails_the_night_with_one_alert(
                 run.wait()
     result = subprocess.CompletedProcess(run.args, run.returncode, out.read_text(), err.read_text())
     assert started, (result.stdout[-3000:], result.stderr[-3000:])
-    # cosmos_local: whichever model's task was running when the server went away.
-    step = "dbt." if mode == "cosmos_local" else FAILING_STEP[mode]
     with psycopg.connect(server.url("customer_health"), autocommit=True) as db:
-        assert_failed_loudly(db, before, result, received, step)
+        assert_failed_loudly(db, before, result, received, FAILING_STEP[mode])
