@@ -37,6 +37,52 @@ def test_raw_gate_passes_on_loaded_data_with_a_report_per_run(settings, publishe
     assert latest_report(settings) == Path(summary["quality_report"])
 
 
+def raw_gate_failures(settings, run_id: str, full: bool = False) -> list[str]:
+    """The failing expectations the raw gate names, or [] when it passes."""
+    try:
+        validate_raw(settings, run_id, full=full)
+    except QualityGateError as failed:
+        return [line.strip() for line in str(failed).splitlines()[1:-1]]
+    return []
+
+
+def test_the_nightly_raw_gate_checks_what_arrived_since_the_last_publish(
+    settings, conn, published_night
+):
+    """A bad value in a file a published night checked escapes the nightly gate and is
+    caught by the full check; once its file is loaded again, the nightly gate catches it."""
+    source_file, line, quantity = conn.execute(
+        "select _source_file, _line, quantity from raw.events order by _source_file, _line limit 1"
+    ).fetchone()
+    bad = "raw_events.quantity: expect_column_values_to_be_between 1 unexpected, e.g. [-5]"
+    conn.execute(
+        "update raw.events set quantity = -5 where _source_file = %s and _line = %s",
+        [source_file, line],
+    )
+    try:
+        assert raw_gate_failures(settings, "test-scope-night") == []
+        assert raw_gate_failures(settings, "test-scope-full", full=True) == [bad]
+        # The ledger row a reload writes: the file is new since the last publish again.
+        reload = conn.execute(
+            "insert into ops.load_ledger (file_path, source, entity, logical_date, size_bytes,"
+            " sha256, rows_read, rows_loaded, rows_quarantined, status, run_id, started_at)"
+            " select file_path, source, entity, logical_date, size_bytes, sha256, rows_read,"
+            " rows_loaded, rows_quarantined, status, 'test-reload', now() from ops.load_ledger"
+            " where file_path = %s and status = 'loaded' order by finished_at desc limit 1"
+            " returning ledger_id",
+            [source_file],
+        ).fetchone()[0]
+        try:
+            assert raw_gate_failures(settings, "test-scope-reloaded") == [bad]
+        finally:
+            conn.execute("delete from ops.load_ledger where ledger_id = %s", [reload])
+    finally:
+        conn.execute(
+            "update raw.events set quantity = %s where _source_file = %s and _line = %s",
+            [quantity, source_file, line],
+        )
+
+
 def test_mart_gate_names_the_failing_expectation(conn, published_night):
     published_before = table_checksums(conn)
     build = "analytics_build_gate_test"

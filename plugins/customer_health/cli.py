@@ -152,6 +152,29 @@ def backfill(
 
 
 @app.command()
+def validate(
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="every file in raw, not only those since the last publish"),
+    ] = False,
+) -> None:
+    """Run the raw quality gate now (a night runs it over the files loaded since the last
+    publish; --full checks every file, e.g. weekly). Exits 1 naming what failed."""
+    from datetime import UTC, datetime
+
+    from customer_health.pipeline import validate_raw
+
+    settings = load_settings()
+    run_id = f"validate{'-full' if full else ''}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    with reported_failures():
+        result = validate_raw(settings, run_id, full=full)
+    typer.echo(
+        f"raw gate passed: {result['expectations']} expectations over {result['files_checked']:,}"
+        f" file(s) in {result['seconds']} s\nquality report: {result['quality_report']}"
+    )
+
+
+@app.command()
 def summary(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:

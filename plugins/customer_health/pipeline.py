@@ -37,6 +37,7 @@ from customer_health.ingest.loader import (
 )
 from customer_health.publish.swap import publish, table_names
 from customer_health.quality.gates import enforce, run_gate, run_reports_dir
+from customer_health.quality.raw_scope import LEDGER_FILES, raw_scope
 from customer_health.run_log import record_run
 from customer_health.settings import Settings
 from customer_health.transform.dbt import mart_models, run_dbt, write_docs_site
@@ -190,8 +191,14 @@ def _gate(settings: Settings, checkpoint: str, schema: str, run_id: str) -> dict
     }
 
 
-def validate_raw(settings: Settings, run_id: str) -> dict:
-    return _gate(settings, RAW_CHECKPOINT, "raw", run_id)
+def validate_raw(settings: Settings, run_id: str, *, full: bool = False) -> dict:
+    """The raw gate over the files loaded since the last publish, or (``full``) over every
+    file in ``raw``; see ``quality.raw_scope``."""
+    with connect(settings, autocommit=True) as conn, raw_scope(conn, run_id, full=full) as schema:
+        files = conn.execute(
+            sql.SQL("select count(*) from {}").format(sql.Identifier(schema, LEDGER_FILES))
+        ).fetchone()[0]
+        return {**_gate(settings, RAW_CHECKPOINT, schema, run_id), "files_checked": files}
 
 
 def prepare_build(settings: Settings, logical_date: date, run_id: str) -> dict:

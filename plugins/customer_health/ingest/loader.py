@@ -703,6 +703,13 @@ def unchanged_since_last_load(conn: psycopg.Connection, files: list[LandingFile]
     }
 
 
+# A ledger row written after the last publish: its file is not in the published tables yet.
+FINISHED_SINCE_PUBLISH = (
+    "finished_at > coalesce((select max(published_at) from ops.publish_log"
+    " where action = 'publish'), '-infinity')"
+)
+
+
 def earliest_date_loaded_since_publish(conn: psycopg.Connection) -> date | None:
     """The oldest landing date of a file loaded since the last publish, by any run.
 
@@ -712,7 +719,6 @@ def earliest_date_loaded_since_publish(conn: psycopg.Connection) -> date | None:
     the history.
     """
     return conn.execute(
-        "select min(logical_date) from ops.load_ledger where status = 'loaded'"
-        " and finished_at > coalesce((select max(published_at) from ops.publish_log"
-        " where action = 'publish'), '-infinity')"
+        f"select min(logical_date) from ops.load_ledger where status = 'loaded'"
+        f" and {FINISHED_SINCE_PUBLISH}"
     ).fetchone()[0]

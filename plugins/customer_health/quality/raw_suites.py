@@ -18,6 +18,7 @@ from pathlib import Path
 from psycopg import sql
 
 from customer_health.ingest.contracts import ENTITIES, LOAD_COLUMN_NAMES, Entity
+from customer_health.quality.raw_scope import LEDGER_FILES, RAW_SCHEMA
 
 # Ids derive from what an expectation says, so regenerating the files does not churn them.
 ID_NAMESPACE = uuid.UUID("5d1f1f0c-6f0e-4d43-9a43-7a6c3b1f2e18")
@@ -111,13 +112,12 @@ def contract_expectations(entity: Entity) -> list[dict]:
 
 def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
     """The rules of the load: raw holds what the ledger says it loaded, and the entity's
-    files keep arriving. Freshness comes from the ledger, which also records files without
-    rows (most days' products file is only a header); an entity without a row is stale."""
+    files keep arriving. The row count is checked for the files in the gate's scope
+    (``load_ledger_files``, see ``raw_scope``). Freshness comes from the whole ledger, which
+    also records files without rows (most days' products file is only a header); an entity
+    without a row in ``raw`` is stale."""
     suite, name = suite_name(entity), _literal(entity.name)
-    loaded_files = (
-        "select distinct on (file_path) file_path, rows_loaded from ops.load_ledger"
-        f" where entity = {name} and status = 'loaded' order by file_path, finished_at desc"
-    )
+    raw_table = sql.Identifier(RAW_SCHEMA, entity.name).as_string()
     return [
         _expectation(
             suite,
@@ -125,8 +125,8 @@ def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
             {
                 "unexpected_rows_query": (
                     "select l.file_path, l.rows_loaded, count(t._line) as rows_in_raw"
-                    f" from ({loaded_files}) l left join {{batch}} t"
-                    " on t._source_file = l.file_path"
+                    f" from {LEDGER_FILES} l left join {{batch}} t"
+                    f" on t._source_file = l.file_path where l.entity = {name}"
                     " group by l.file_path, l.rows_loaded having count(t._line) <> l.rows_loaded"
                 )
             },
@@ -141,7 +141,9 @@ def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
                     f" where entity = {name} and status = 'loaded'"
                     f" having max(logical_date) < (select max(logical_date) - {freshness_days:d}"
                     " from ops.load_ledger where status = 'loaded')"
+                    # A night's batch may hold no new row; then raw must hold some.
                     " or not exists (select from {batch})"
+                    f" and not exists (select from {raw_table})"
                 )
             },
             f"Fresh: raw has rows, and a file of this entity landed within {freshness_days:d}"
