@@ -20,7 +20,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
-.PHONY: install system-packages superset-install demo test test-quick airflow bi bi-screenshots lint \
+.PHONY: install system-packages superset-install test-deps demo test test-quick airflow bi bi-screenshots lint \
 	format lock warehouse-stop clean bench-ingest bench-incremental bench-orchestration bench-dag-parse bench-alerts grid-screenshot
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -66,9 +66,14 @@ demo: install $(MANIFEST)
 	@echo "Airflow run log: $(AIRFLOW_HOME)/demo-run.log"
 	$(BIN)/customer-health summary
 
+# Everything `make test` installs, side by side: the two venvs and the Debian packages wait
+# on different downloads (about 2 minutes together, nearly twice that one after another).
+test-deps:
+	$(MAKE) --jobs=3 install superset-install system-packages
+
 # The whole suite, deployment and BI tests included (a real scheduler, LocalExecutor and
 # Celery; Superset's dashboards in Chromium).
-test: install superset-install system-packages lint $(MANIFEST)
+test: test-deps lint $(MANIFEST)
 	$(BIN)/pytest
 
 # Inner loop: everything but the deployment and failure-injection tests (minutes, not tens).
