@@ -1,11 +1,11 @@
 """Benchmark: does one more night cost the same after 720 days of history as after 90?
 
 Two databases on the same server get the same kind of customer base (same scale factor and
-seed) with 90 and with 720 days of history up to the night before NIGHT, built the way the
-pipeline builds a first night. Then, in the same run, one more night is timed in each: the
-ingest of its files, the whole nightly `dbt build` (every model, as the DAG runs it) and the
-incremental models alone (best of five reruns of that night). Prints each time and the
-ratio 720 ÷ 90; the target for the incremental models is ≤ 1.3. Not part of `make test`:
+seed) with 90 and with 720 days of history up to the night before NIGHT, published by a first
+night. Then, in the same run, one more whole night (`run_night`, as the DAG runs it) is timed
+in each, stage by stage; then the raw gate over every file (`customer-health validate --full`)
+and the incremental models alone (best of five reruns of that night). Prints each time, the
+ratio 720 ÷ 90 and the machine's load. Not part of `make test`:
 
     .venv/bin/python bench/incremental.py --scale-factor 0.1
 """
@@ -13,6 +13,7 @@ ratio 720 ÷ 90; the target for the incremental models is ≤ 1.3. Not part of `
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from customer_health.pipeline import build, ingest, prepare_build
+from customer_health.pipeline import run_night, validate_raw
 from customer_health.settings import Settings, load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.transform.dbt import run_dbt
@@ -30,6 +31,7 @@ from customer_health.warehouse.connection import drop_database, warehouse_url
 NIGHT = date(2026, 11, 26)
 HISTORIES = (90, 720)
 INCREMENTAL_MODELS = "int_usage_daily int_customer_health_daily"
+STAGES = ("ingest", "validate_raw", "build", "validate_marts", "publish", "dbt_docs")
 
 
 def fresh_database(settings: Settings) -> Settings:
@@ -39,14 +41,14 @@ def fresh_database(settings: Settings) -> Settings:
     return settings
 
 
-def build_night(settings: Settings, night: date, run_id: str) -> dict:
-    return build(settings, prepare_build(settings, night, run_id))
-
-
-def timed(step, *args) -> tuple[float, object]:
+def timed(step, *args, **kwargs) -> tuple[float, object]:
     clock = time.perf_counter()
-    result = step(*args)
+    result = step(*args, **kwargs)
     return time.perf_counter() - clock, result
+
+
+def load() -> str:
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def measure(history: int, scale_factor: float, folder: Path) -> dict[str, float]:
@@ -58,38 +60,36 @@ def measure(history: int, scale_factor: float, folder: Path) -> dict[str, float]
     settings = fresh_database(
         replace(load_settings(), database=f"bench_history_{history}", landing_path=str(landing))
     )
-    url = warehouse_url(settings)
-    history_night = NIGHT - timedelta(days=1)
-    first_ingest, _ = timed(ingest, settings, history_night, f"bench-history-{history}")
-    first_build, _ = timed(build_night, settings, history_night, f"bench-history-{history}")
+    first_wall, first = timed(run_night, settings, NIGHT - timedelta(days=1), f"bench-h{history}")
     print(
-        f"{history} days: history ingested in {first_ingest:.1f} s, built in {first_build:.1f} s",
+        f"{history} days: first night {first_wall:.1f} s ("
+        + ", ".join(f"{stage} {first[stage]['seconds']:.1f}" for stage in STAGES)
+        + f"), load {load()}",
         flush=True,
     )
-    run_id = f"bench-night-{history}"
-    night_ingest, _ = timed(ingest, settings, NIGHT, run_id)
-    night_build, summary = timed(build_night, settings, NIGHT, run_id)
+    night_load = load()
+    night_wall, night = timed(run_night, settings, NIGHT, f"bench-night-{history}")
+    full_gate, gate = timed(validate_raw, settings, f"bench-full-{history}", full=True)
     incremental = min(
         timed(
             run_dbt,
             settings,
-            url,
+            warehouse_url(settings),
             ["run", "--select", INCREMENTAL_MODELS],
             NIGHT,
-            summary["build_schema"],
+            night["build"]["build_schema"],
         )[0]
         for _ in range(5)
     )
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("select count(*) from core.int_customer_health_daily").fetchone()[0]
     print(
-        f"{history} days: night ingested in {night_ingest:.1f} s, built in {night_build:.1f} s,"
-        f" incremental models {incremental:.1f} s ({rows:,} customer-days kept)",
+        f"{history} days: the night's raw gate checked {night['validate_raw']['files_checked']:,}"
+        f" file(s), the full one {gate['files_checked']:,}; load before the night {night_load}",
         flush=True,
     )
     return {
-        "ingest of the night's files": night_ingest,
-        "nightly dbt build (all models)": night_build,
+        "whole night (run_night)": night_wall,
+        **{f"  {stage}": night[stage]["seconds"] for stage in STAGES},
+        "raw gate over every file (validate --full)": full_gate,
         "incremental models (int_usage_daily, int_customer_health_daily)": incremental,
     }
 
@@ -104,7 +104,8 @@ def main() -> None:
     print(f"\n| {header} | 90 days s | 720 days s | ratio |")
     print("|---|---:|---:|---:|")
     for step, seconds in short.items():
-        print(f"| {step} | {seconds:.1f} | {long[step]:.1f} | {long[step] / seconds:.2f}× |")
+        ratio = f"{long[step] / seconds:.2f}×" if seconds else "—"
+        print(f"| {step} | {seconds:.1f} | {long[step]:.1f} | {ratio} |")
 
 
 if __name__ == "__main__":
