@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -65,26 +66,33 @@ def run_dbt(
     """Run one dbt command in-process; raise DbtError naming every failed node.
 
     ``reprocess_from`` widens the incremental models' window back to that date (late files).
+    dbt writes its artifacts to a folder of the run's own, not the project's ``target``:
+    the DAG is drawn from ``target/manifest.json``, which a night must not rewrite under the
+    dag-processor, nor two runs each other's. (Partial parsing loses nothing: a night's
+    ``as_of_date`` var differs from the last one's, which makes dbt parse in full anyway.)
     """
     from dbt.cli.main import dbtRunner
 
     disable_telemetry()
     os.environ.update(dbt_environment(url, build_schema))
     project = str(settings.dbt_project_dir)
-    args = [
-        *command,
-        "--project-dir",
-        project,
-        "--profiles-dir",
-        project,
-        "--vars",
-        json.dumps(dbt_vars(as_of, reprocess_from)),
-        "--no-use-colors",
-    ]
-    log.info("running dbt", args=" ".join(args))
-    # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal there).
-    with tqdm(desc=f"dbt {command[0]}", unit="node", leave=False, disable=None) as progress:
-        outcome = dbtRunner(callbacks=[_advance_on_finished_node(progress)]).invoke(args)
+    with tempfile.TemporaryDirectory(prefix="dbt_target_") as target:
+        args = [
+            *command,
+            "--project-dir",
+            project,
+            "--profiles-dir",
+            project,
+            "--target-path",
+            target,
+            "--vars",
+            json.dumps(dbt_vars(as_of, reprocess_from)),
+            "--no-use-colors",
+        ]
+        log.info("running dbt", args=" ".join(args))
+        # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal).
+        with tqdm(desc=f"dbt {command[0]}", unit="node", leave=False, disable=None) as progress:
+            outcome = dbtRunner(callbacks=[_advance_on_finished_node(progress)]).invoke(args)
     results = [
         DbtNodeResult(r.node.unique_id, str(r.status), r.message)
         for r in (outcome.result or [])
