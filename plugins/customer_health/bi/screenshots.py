@@ -42,6 +42,11 @@ def dashboard_slugs() -> list[str]:
     )
 
 
+CHARTS_DRAWN = """charts =>
+    document.querySelectorAll('[data-test="chart-grid-component"]').length >= charts
+    && !document.querySelector('[data-test="loading-indicator"]')"""
+
+
 def render_dashboards(running: superset.Superset, out_dir: Path) -> list[RenderedDashboard]:
     from playwright.sync_api import sync_playwright
 
@@ -77,7 +82,11 @@ def render_dashboards(running: superset.Superset, out_dir: Path) -> list[Rendere
             page.on("response", chart_data)
             page.goto(f"{running.url}/superset/dashboard/{slug}/")
             page.wait_for_load_state("networkidle", timeout=120_000)
-            # Charts draw after their data arrives; give the last one a moment to paint.
+            # The data can arrive before the grid mounts its charts (seen on a loaded machine):
+            # wait for a chart component per data response and no spinner, then let it paint.
+            page.wait_for_function(
+                CHARTS_DRAWN, arg=len(result.chart_data_statuses), timeout=120_000
+            )
             page.wait_for_timeout(1500)
             result.error_messages = page.locator(".ant-alert-error").all_inner_texts()
             page.screenshot(path=result.picture, full_page=True)
