@@ -72,13 +72,16 @@ test-deps:
 	$(MAKE) --jobs=3 install superset-install system-packages
 
 # The whole suite, deployment and BI tests included (a real scheduler, LocalExecutor and
-# Celery; Superset's dashboards in Chromium).
+# Celery; Superset's dashboards in Chromium). Two pytest workers, a test file each at a time:
+# one night's processes (dbt, Airflow, the warehouse) keep about one core busy, and every
+# worker has its own warehouse, Airflow home and published night (see tests/conftest.py).
+PYTEST_WORKERS := -n 2 --dist loadfile
 test: test-deps lint $(MANIFEST)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 # Inner loop: everything but the deployment and failure-injection tests (minutes, not tens).
 test-quick: install lint $(MANIFEST)
-	$(BIN)/pytest -m "not deployment"
+	$(BIN)/pytest $(PYTEST_WORKERS) -m "not deployment"
 
 # A local Airflow deployment (LocalExecutor, PostgreSQL metadata) to look at; Ctrl-C stops it.
 airflow: install $(MANIFEST)
