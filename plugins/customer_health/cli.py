@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -328,9 +328,6 @@ def airflow_up(
 ) -> None:
     """Run Airflow's api-server, scheduler, dag-processor and triggerer (and Celery workers)
     on a PostgreSQL metadata DB until Ctrl-C; print where to sign in."""
-    import signal
-    import threading
-
     from customer_health.deployment import local
 
     settings = load_settings()
@@ -343,24 +340,13 @@ def airflow_up(
         f"\nAirflow UI: {deployment.api_url}   user {local.ADMIN}   password "
         f"{deployment.admin_password}\nlogs: {home / 'logs'}   Ctrl-C stops everything"
     )
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        typer.echo("stopping Airflow …")
-        local.stop(deployment)
+    _serve_until_stopped("Airflow", lambda: local.stop(deployment))
 
 
 @bi_app.command("up")
 def bi_up(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8088) -> None:
     """Run Superset with the three dashboards, reading the published tables as bi_reader,
     until Ctrl-C; print where to sign in."""
-    import signal
-    import threading
-
     from customer_health.bi import superset
     from customer_health.publish.swap import table_names
     from customer_health.warehouse.connection import connect
@@ -377,6 +363,14 @@ def bi_up(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8088) -
         f"\nSuperset: {running.url}   user {superset.ADMIN}   password {running.admin_password}\n"
         f"dashboards: {running.url}/dashboard/list/   log: {running.log}   Ctrl-C stops it"
     )
+    _serve_until_stopped("Superset", lambda: superset.stop(running))
+
+
+def _serve_until_stopped(name: str, stop: Callable[[], None]) -> None:
+    """Keep the foreground until Ctrl-C or SIGTERM, then stop what was started."""
+    import signal
+    import threading
+
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
@@ -384,8 +378,8 @@ def bi_up(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8088) -
     except KeyboardInterrupt:
         pass
     finally:
-        typer.echo("stopping Superset …")
-        superset.stop(running)
+        typer.echo(f"stopping {name} …")
+        stop()
 
 
 @contracts_app.command("write-docs")
