@@ -11,6 +11,7 @@ warehouse the settings point at (`make bi-screenshots`, after `make demo`).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,7 @@ class RenderedDashboard:
     chart_data_statuses: list[int] = field(default_factory=list)
     outbound_requests: list[str] = field(default_factory=list)
     error_messages: list[str] = field(default_factory=list)
+    charts_drawn: int = 0
 
 
 def dashboard_slugs() -> list[str]:
@@ -42,12 +44,20 @@ def dashboard_slugs() -> list[str]:
     )
 
 
-CHARTS_DRAWN = """charts =>
-    document.querySelectorAll('[data-test="chart-grid-component"]').length >= charts
-    && !document.querySelector('[data-test="loading-indicator"]')"""
+# A chart is drawn once its container holds what its kind paints: an ECharts canvas, a table
+# row or a big number's line. Answered data requests, mounted grid components and no spinner
+# were not enough: on a loaded CI machine that still gave a blank picture.
+DRAWN = """() => Array.from(document.querySelectorAll('[data-test="chart-container"]'))
+    .filter(chart => chart.querySelector('canvas, table tbody tr, .header-line')).length"""
+ALL_DRAWN = f"""charts => {{
+    const mounted = document.querySelectorAll('[data-test="chart-grid-component"]').length;
+    return mounted >= charts && ({DRAWN})() === mounted
+        && !document.querySelector('[data-test="loading-indicator"]');
+}}"""
 
 
 def render_dashboards(running: superset.Superset, out_dir: Path) -> list[RenderedDashboard]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
@@ -59,11 +69,12 @@ def render_dashboards(running: superset.Superset, out_dir: Path) -> list[Rendere
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium)
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.set_default_timeout(120_000)  # Playwright's 30 s is short for a loaded 2-core box
         page.goto(f"{running.url}/login/")
         page.fill("#username", superset.ADMIN)
         page.fill("#password", running.admin_password)
         page.keyboard.press("Enter")
-        page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+        page.wait_for_url("**/superset/welcome/**")
         for slug in dashboard_slugs():
             result = RenderedDashboard(slug, out_dir / f"dashboard-{slug}.png")
 
@@ -81,13 +92,11 @@ def render_dashboards(running: superset.Superset, out_dir: Path) -> list[Rendere
             page.route("**/*", refuse_outbound)
             page.on("response", chart_data)
             page.goto(f"{running.url}/superset/dashboard/{slug}/")
-            page.wait_for_load_state("networkidle", timeout=120_000)
-            # The data can arrive before the grid mounts its charts (seen on a loaded machine):
-            # wait for a chart component per data response and no spinner, then let it paint.
-            page.wait_for_function(
-                CHARTS_DRAWN, arg=len(result.chart_data_statuses), timeout=120_000
-            )
-            page.wait_for_timeout(1500)
+            page.wait_for_load_state("networkidle")
+            with contextlib.suppress(PlaywrightTimeout):  # the caller sees how many were drawn
+                page.wait_for_function(ALL_DRAWN, arg=len(result.chart_data_statuses))
+            page.wait_for_timeout(1500)  # ECharts animates its first paint
+            result.charts_drawn = page.evaluate(DRAWN)
             result.error_messages = page.locator(".ant-alert-error").all_inner_texts()
             page.screenshot(path=result.picture, full_page=True)
             page.remove_listener("response", chart_data)
@@ -104,7 +113,7 @@ def main(out_dir: str) -> None:
         superset.serve(settings, running)
         try:
             for result in render_dashboards(running, Path(out_dir)):
-                print(f"{result.picture}: {len(result.chart_data_statuses)} charts")
+                print(f"{result.picture}: {result.charts_drawn} charts drawn")
         finally:
             superset.stop(running)
 
