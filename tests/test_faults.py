@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,28 +54,44 @@ def db(url, env) -> psycopg.Connection:
 @contextmanager
 def started_cli(env: dict, *args: str) -> Iterator[subprocess.Popen]:
     """The CLI in a process group of its own, killed on the way out if it still runs,
-    whether the test passed or not."""
-    process = subprocess.Popen(
-        [str(BIN / "customer-health"), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            kill_group(process)
+    whether the test passed or not. Its stderr goes to a file that `wait_for` quotes."""
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [str(BIN / "customer-health"), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        process.stderr_file = stderr
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                kill_group(process)
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    process: subprocess.Popen | None = None,
+    timeout: float = 600,
+) -> None:
+    """Polls until `condition` holds. A night on a loaded 2-core CI box takes minutes to
+    reach its publish, so the deadline is generous; a night that ended first fails at
+    once, with its stderr, rather than at the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        if process is not None and process.poll() is not None:
+            process.stderr_file.seek(0)
+            tail = process.stderr_file.read().decode(errors="replace")[-3000:]
+            raise AssertionError(
+                f"the night ended (exit {process.returncode}) before {what}:\n{tail}"
+            )
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -156,6 +173,7 @@ def test_killed_during_dbt_leaves_analytics_whole_and_the_next_run_succeeds(db, 
                 ).fetchone()
             ),
             "dbt to start writing marts",
+            process,
         )
         kill_group(process)
     assert table_checksums(db) == before
@@ -181,6 +199,7 @@ def test_killed_inside_the_publish_transaction_changes_nothing(db, env, url):
                     ).fetchone()
                 ),
                 "publish to block inside its transaction",
+                process,
             )
             kill_group(process)
         blocker.rollback()
