@@ -316,8 +316,23 @@ def _refuse_orphans(conn: psycopg.Connection, landing: LandingFile, parts: list[
         )
 
 
-def _copy_as_text(conn: psycopg.Connection, landing: LandingFile, header: list[str]) -> None:
-    """The file in a temporary table of text columns, lines numbered as in the parts."""
+def _line_mask(lines: list[int], last_line: int) -> bytes:
+    """A bitmap of line numbers up to ``last_line``, as Postgres's ``get_bit`` reads a bytea:
+    bit ``n`` is bit ``n % 8`` of byte ``n // 8``, counted from the least significant."""
+    mask = bytearray(last_line // 8 + 1)
+    for line in lines:
+        mask[line >> 3] |= 1 << (line & 7)
+    return bytes(mask)
+
+
+def _copy_bad_lines_as_text(
+    conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part], read: int
+) -> None:
+    """The quarantined lines as received, in a temporary table of text columns numbered as
+    in the parts. COPY reads the whole file again but keeps only the lines a bitmap of
+    their numbers names: a constant-time test per line however many are bad, and the
+    queries after it join a table of bad lines, not one as big as the file."""
+    lines = [line for (line, _) in conn.execute(bad_lines(parts))]
     conn.execute(
         sql.SQL(
             "create temp table _incoming (_line bigint generated always as identity (start 2), {})"
@@ -326,7 +341,12 @@ def _copy_as_text(conn: psycopg.Connection, landing: LandingFile, header: list[s
     )
     copy = sql.SQL(
         "copy _incoming ({}) from stdin with (format csv, header true, encoding 'UTF8')"
-    ).format(sql.SQL(", ").join(sql.Identifier(name) for name in header))
+        " where get_bit({}, _line::integer) = 1"
+    ).format(
+        sql.SQL(", ").join(sql.Identifier(name) for name in header),
+        # Line 1 is the header: the last of ``read`` rows is line read + 1.
+        sql.Literal(_line_mask(lines, read + 1)),
+    )
     try:
         with conn.cursor().copy(copy) as stream:
             for chunk in _source_bytes(landing):
@@ -557,7 +577,7 @@ def load_file(
             rescued = 0
             if quarantined:
                 # The lines as received, for the quarantine and for rules COPY cannot apply.
-                _copy_as_text(conn, landing, header)
+                _copy_bad_lines_as_text(conn, landing, header, parts, read)
                 if skipped_by_copy:
                     rescued = _rescue_blank_values(conn, landing, header, parts)
                     quarantined -= rescued
