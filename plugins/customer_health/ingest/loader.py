@@ -326,13 +326,12 @@ def _line_mask(lines: list[int], last_line: int) -> bytes:
 
 
 def _copy_bad_lines_as_text(
-    conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part], read: int
+    conn: psycopg.Connection, landing: LandingFile, header: list[str], lines: list[int], read: int
 ) -> None:
     """The quarantined lines as received, in a temporary table of text columns numbered as
     in the parts. COPY reads the whole file again but keeps only the lines a bitmap of
     their numbers names: a constant-time test per line however many are bad, and the
     queries after it join a table of bad lines, not one as big as the file."""
-    lines = [line for (line, _) in conn.execute(bad_lines(parts))]
     conn.execute(
         sql.SQL(
             "create temp table _incoming (_line bigint generated always as identity (start 2), {})"
@@ -572,12 +571,12 @@ def load_file(
             )
             read, skipped_by_copy = _copy_and_check(conn, landing, header, parts)
             _refuse_repeated_rows(conn, landing, parts, read)
-            count_bad = sql.SQL("select count(*) from ({}) b").format(bad_lines(parts))
-            quarantined = conn.execute(count_bad).fetchone()[0]
+            bad = [line for (line, _) in conn.execute(bad_lines(parts))]
+            quarantined = len(bad)
             rescued = 0
             if quarantined:
                 # The lines as received, for the quarantine and for rules COPY cannot apply.
-                _copy_bad_lines_as_text(conn, landing, header, parts, read)
+                _copy_bad_lines_as_text(conn, landing, header, bad, read)
                 if skipped_by_copy:
                     rescued = _rescue_blank_values(conn, landing, header, parts)
                     quarantined -= rescued
