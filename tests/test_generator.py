@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from customer_health.synthetic.generator import GeneratorConfig, generate
+from customer_health.errors import GenerationError
+from customer_health.synthetic.generator import GeneratorConfig, append_day, generate
 from tests.helpers import TEST_DATA
 
 SMALL = GeneratorConfig(scale_factor=0.02, days=200, seed=11)
@@ -41,6 +43,49 @@ def small(tmp_path_factory) -> Path:
 def test_same_config_writes_identical_files(small, tmp_path):
     generate(tmp_path, SMALL)
     assert digest(tmp_path) == digest(small)
+
+
+def test_a_history_written_night_by_night_is_the_one_written_at_once(small, tmp_path):
+    """The window's last three days appended one per night write the same bytes as the
+    whole window generated at once, and each night writes only its own day's files."""
+    generate(tmp_path, SMALL, through=SMALL.end_date - timedelta(days=3))
+    for back in (2, 1, 0):
+        before = digest(tmp_path)
+        day = SMALL.end_date - timedelta(days=back)
+        summary = append_day(tmp_path, day)
+        after = digest(tmp_path)
+        assert {path for path in after if after[path] != before.get(path)} == {
+            path for path in after if f"/{day.isoformat()}/" in path
+        }
+        assert (summary.start_date, summary.end_date) == (day, day)
+    assert digest(tmp_path) == digest(small)
+    assert (tmp_path / ".generator.json").read_text() == (small / ".generator.json").read_text()
+
+
+def test_days_appended_after_the_window_continue_the_same_customers(small, tmp_path):
+    direct, appended = tmp_path / "direct", tmp_path / "appended"
+    last = SMALL.end_date + timedelta(days=2)
+    summary = generate(direct, SMALL, through=last)
+    shutil.copytree(small, appended)
+    append_day(appended, SMALL.end_date + timedelta(days=1))
+    append_day(appended, last)
+    assert digest(appended) == digest(direct)
+    using = {r["customer_id"] for r in rows(direct / "usage" / last.isoformat(), "events")}
+    active = {c.customer_id for c in summary.simulated if c.active_on(last)}
+    assert using and using <= active
+
+
+def test_appending_a_day_that_does_not_follow_the_history_is_refused(small, tmp_path):
+    shutil.copytree(small, tmp_path / "landing")
+    following = SMALL.end_date + timedelta(days=1)
+    with pytest.raises(GenerationError) as refused:
+        append_day(tmp_path / "landing", following + timedelta(days=1))
+    assert str(refused.value) == (
+        f"cannot append {following + timedelta(days=1)}: {tmp_path / 'landing'} holds "
+        f"generated days through {SMALL.end_date}, so the next day is {following}"
+    )
+    with pytest.raises(GenerationError, match="generate a history before appending days"):
+        append_day(tmp_path / "empty", following)
 
 
 def test_another_seed_writes_other_data(small, tmp_path):

@@ -77,24 +77,35 @@ def generate(
     seed: Annotated[int, typer.Option()] = 42,
     bad_row_rate: Annotated[float, typer.Option(help="share of usage rows to spoil")] = 0.0005,
     gzip: Annotated[bool, typer.Option(help="write .csv.gz files")] = False,
+    append_day: Annotated[
+        str | None,
+        typer.Option(
+            help="write only this day, the next of the history already generated into the "
+            "landing area (its options are kept there; the others are ignored)"
+        ),
+    ] = None,
     landing: Annotated[Path | None, typer.Option(help="default: LANDING_PATH")] = None,
 ) -> None:
-    """Write deterministic synthetic landing files (same options, same bytes)."""
-    from customer_health.synthetic.generator import GeneratorConfig
-    from customer_health.synthetic.generator import generate as write_files
+    """Write deterministic synthetic landing files (same options, same bytes; a history
+    extended day by day with --append-day is the one generated through that day at once)."""
+    from customer_health.synthetic import generator
 
     settings = load_settings()
-    last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
-    config = GeneratorConfig(
-        scale_factor=scale_factor,
-        days=days,
-        end_date=last,
-        seed=seed,
-        bad_row_rate=bad_row_rate,
-        gzip=gzip,
-    )
     target = landing or Path(settings.landing_path)
-    summary = write_files(target, config)
+    with reported_failures():
+        if append_day:
+            summary = generator.append_day(target, date.fromisoformat(append_day))
+        else:
+            last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
+            config = generator.GeneratorConfig(
+                scale_factor=scale_factor,
+                days=days,
+                end_date=last,
+                seed=seed,
+                bad_row_rate=bad_row_rate,
+                gzip=gzip,
+            )
+            summary = generator.generate(target, config)
     typer.echo(
         f"wrote {summary.rows:,} rows for {summary.customers} customers, "
         f"{summary.start_date} to {summary.end_date} ({summary.bad_rows} spoiled) "

@@ -52,3 +52,7 @@ class NightLockTimeout(PipelineError):
 
 class SettingsError(PipelineError):
     """An environment variable has a value the pipeline cannot use; the message names both."""
+
+
+class GenerationError(PipelineError):
+    """The synthetic generator was asked for days it cannot write; the message says why."""

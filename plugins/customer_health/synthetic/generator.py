@@ -2,10 +2,23 @@
 
 Demos, tests and benchmarks all need data whose health and revenue metrics mean something:
 customers who expand, contract and churn, with churn preceded by falling usage, worse NPS
-and more urgent tickets. Every customer draws from its own seeded random stream, and the
-account structure (which customers are buying centers of which parent account) from one
-more, so the output depends only on (seed, scale factor, days, end date), not on iteration
-order.
+and more urgent tickets.
+
+The generator writes one day at a time, so a nightly demo or benchmark can add the next day
+without rewriting history, and memory holds one day's rows, not the data set. That needs
+every day's files to be a function of (seed, scale factor, planned window, day) alone:
+
+- each customer's plan (who it is, what it buys, when it expands, contracts or churns) is
+  drawn once from its own stream, keyed by the seed and its number; the account structure
+  (which customers are buying centers of which parent account) from one more;
+- what a customer does on a day (a ticket, its users' events) is drawn from a stream keyed
+  by the seed, its number and the day's number; invoices and surveys from their own such
+  streams, and the spoiled rows of a day's events file from one keyed by the day alone.
+
+So writing days 1–365 at once, or days 1–360 and then one day per night, gives the same
+bytes. Life events (new customers, expansions, contractions, churn) are planned within the
+window the config names; days written after it continue the same customers (usage,
+tickets, surveys, invoices, and churn planned just after the window) without new ones.
 
 Billing files are daily change logs: the first day states everything known so far, later
 days restate only the customers, subscription items, invoices and tickets that changed.
@@ -16,15 +29,17 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from customer_health.errors import GenerationError
 from customer_health.ingest.contracts import ENTITIES, Entity
 from customer_health.synthetic.catalogue import (
     COMMENTS,
@@ -46,11 +61,25 @@ CSM_TEAM = ("csm-01", "csm-02", "csm-03", "csm-04")
 # share of all customers are buying centers of one of them.
 CUSTOMERS_PER_PARENT_ACCOUNT = 10
 BUYING_CENTER_SHARE = 0.3
-ACCOUNT_STREAM = 0xACC  # with the seed, names the account structure's own random stream
+# With the seed, these name the random streams that are not a customer's day: the account
+# structure, a customer's invoices and surveys on a day, and a day's spoiled rows.
+ACCOUNT_STREAM = 0xACC
+INVOICE_STREAM = 0x1A
+SURVEY_STREAM = 0x5A
+SPOILING_STREAM = 999_999
+# A ticket is closed one to TICKET_MAX_OPEN_DAYS days after it opened; an invoice is paid
+# within a month of its issue.
+TICKET_MAX_OPEN_DAYS = 11
+SURVEY_INTERVAL_DAYS = 90
+# The landing area's own record of what was generated into it (hidden: the loader ignores
+# names starting with a dot), so that ``append_day`` continues the same world.
+MANIFEST = ".generator.json"
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    """The world to generate: life events are planned within [start_date, end_date]."""
+
     scale_factor: float = 0.05
     days: int = 365
     end_date: date = date(2026, 11, 26)
@@ -65,6 +94,9 @@ class GeneratorConfig:
     @property
     def customer_count(self) -> int:
         return max(5, round(CUSTOMERS_AT_SF1 * self.scale_factor))
+
+    def day_number(self, day: date) -> int:
+        return (day - self.start_date).days
 
 
 @dataclass
@@ -150,64 +182,81 @@ class Customer:
         return CSM_TEAM[int(self.customer_id.lstrip("C")) % len(CSM_TEAM)]
 
 
-class LandingWriter:
-    """Collects rows per (entity, day) and writes one file per entity per day."""
+class DayFiles:
+    """One day's rows, entity by entity, written as one file per entity (empty ones too: a
+    billing system exports every day). Events are kept by column: they are most of a day."""
 
-    def __init__(self, config: GeneratorConfig) -> None:
-        self.config = config
-        self.rows: dict[tuple[str, date], list[dict[str, object]]] = defaultdict(list)
+    def __init__(self, day: date) -> None:
+        self.day = day
+        self.rows: dict[str, list[dict[str, object]]] = defaultdict(list)
+        self.events: dict[str, list[object]] = defaultdict(list)
 
-    def add(self, entity: str, day: date, row: dict[str, object]) -> None:
-        day = max(day, self.config.start_date)
-        if day <= self.config.end_date:
-            self.rows[(entity, day)].append(row)
+    def add(self, entity: str, row: dict[str, object]) -> None:
+        self.rows[entity].append(row)
 
-    def write(self, landing: Path, entities: Sequence[Entity]) -> int:
-        written = 0
-        days = [self.config.start_date + timedelta(d) for d in range(self.config.days)]
-        for day in tqdm(days, desc="writing landing files", unit="day", leave=False):
-            for entity in entities:
-                rows = self.rows.pop((entity.name, day), [])
-                self._write_file(landing, entity, day, rows)
-                written += len(rows)
-        return written
+    @property
+    def event_count(self) -> int:
+        return len(self.events["event_id"])
 
-    def _write_file(self, landing: Path, entity: Entity, day: date, rows: list) -> None:
-        folder = landing / entity.source / day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=entity.column_names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        data = text.getvalue().encode("utf-8")
-        if self.config.gzip:
-            # mtime=0 keeps compressed output byte-identical across runs.
-            (folder / f"{entity.name}.csv.gz").write_bytes(gzip.compress(data, mtime=0))
-        else:
-            (folder / f"{entity.name}.csv").write_bytes(data)
+    def row_count(self) -> int:
+        return self.event_count + sum(len(rows) for rows in self.rows.values())
+
+    def write(self, landing: Path, entities: Sequence[Entity], compress: bool) -> None:
+        for entity in entities:
+            folder = landing / entity.source / self.day.isoformat()
+            folder.mkdir(parents=True, exist_ok=True)
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(entity.column_names)
+            if entity.name == "events":
+                writer.writerows(zip(*(self.events[c] for c in entity.column_names), strict=True))
+            else:
+                writer.writerows(
+                    [row[c] for c in entity.column_names] for row in self.rows[entity.name]
+                )
+            data = text.getvalue().encode("utf-8")
+            if compress:
+                # mtime=0 keeps compressed output byte-identical across runs.
+                (folder / f"{entity.name}.csv.gz").write_bytes(gzip.compress(data, mtime=0))
+            else:
+                (folder / f"{entity.name}.csv").write_bytes(data)
 
 
-def _month_starts(start: date, end: date) -> Iterable[date]:
-    month = start.replace(day=1)
-    while month <= end:
-        if month >= start:
-            yield month
-        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+@dataclass(frozen=True)
+class Ticket:
+    opened: date
+    priority: str
+    category: str
+    closed: date
+    csat: int
 
 
 class _CustomerSimulation:
-    """Everything one customer does over the window, from its own random stream."""
+    """One customer: its plan, drawn once from its own stream, and what it does on any day,
+    drawn from that day's streams."""
 
-    def __init__(self, index: int, config: GeneratorConfig, writer: LandingWriter) -> None:
+    def __init__(self, index: int, config: GeneratorConfig) -> None:
         self.index = index
         self.config = config
-        self.writer = writer
         self.rng = np.random.default_rng([config.seed, index])
         self.item_seq = 0
+        self.customer = self.build_customer()
+        # Filled by plan(), once plan_accounts has placed the customer in an account.
+        self.adoption_factor = 1.0
+        self.survey_offset = 0
+        self.billing: dict[date, list[tuple[str, dict[str, object]]]] = defaultdict(list)
+        # Tickets that may still close, invoices that may still be paid, by day drawn.
+        self._tickets: dict[date, Ticket | None] = {}
+        self._invoices: dict[date, tuple[dict[str, object], date | None] | None] = {}
 
     def _new_item_id(self) -> str:
         self.item_seq += 1
         return f"SI-{self.index:05d}-{self.item_seq:03d}"
+
+    def _stream(self, day: date, *purpose: int) -> np.random.Generator:
+        return np.random.default_rng(
+            [self.config.seed, self.index, self.config.day_number(day), *purpose]
+        )
 
     def build_customer(self) -> Customer:
         rng, cfg = self.rng, self.config
@@ -249,6 +298,14 @@ class _CustomerSimulation:
             kind=kind,
             churn_day=churn_day,
         )
+
+    def plan(self) -> None:
+        """The rest of the plan: subscription items and their changes, the customer's
+        adoption and survey rhythm, and the billing change log that follows from them."""
+        self.build_items(self.customer)
+        self.adoption_factor = float(self.rng.uniform(0.85, 1.1))
+        self.survey_offset = int(self.rng.integers(0, SURVEY_INTERVAL_DAYS))
+        self.plan_billing(self.customer)
 
     def build_items(self, customer: Customer) -> None:
         rng = self.rng
@@ -315,90 +372,119 @@ class _CustomerSimulation:
             )
         )
 
-    def emit_billing(self, customer: Customer) -> None:
-        self.writer.add("customers", customer.created, customer.row())
+    def plan_billing(self, customer: Customer) -> None:
+        """The customer's and its items' rows, each on the day the billing system would
+        export it; what happened before the window is stated on its first day."""
+        start = self.config.start_date
+
+        def on(day: date, entity: str, row: dict[str, object]) -> None:
+            self.billing[max(day, start)].append((entity, row))
+
+        on(customer.created, "customers", customer.row())
         for it in customer.items:
             row = {"customer_id": customer.customer_id, **it.row()}
-            if it.end is not None and it.end > self.config.start_date:
-                self.writer.add(
-                    "subscriptions",
+            if it.end is not None and it.end > start:
+                on(
                     it.start,
+                    "subscriptions",
                     {**row, "end_date": "", "cancel_at": "", "status": "active"},
                 )
-                self.writer.add("subscriptions", it.end, row)
+                on(it.end, "subscriptions", row)
             else:
-                self.writer.add("subscriptions", it.start, row)
+                on(it.start, "subscriptions", row)
 
-    def adoption(self, customer: Customer, days: list[date]) -> np.ndarray:
-        """Share of licensed seats that are real users; it falls ahead of churn."""
+    def add_day(self, day: date, files: DayFiles) -> None:
+        """Everything this customer's files say on ``day``."""
+        customer = self.customer
+        for entity, row in self.billing.get(day, ()):
+            files.add(entity, row)
+        self.add_invoices(day, files)
+        alive = customer.created <= day and (customer.churn_day is None or day < customer.churn_day)
+        if alive and self.survey_day(day):
+            self.add_survey(day, files)
+        for opened in range(1, TICKET_MAX_OPEN_DAYS + 1):
+            ticket = self.ticket_opened(day - timedelta(days=opened))
+            if ticket is not None and ticket.closed == day:
+                files.add("tickets", self.ticket_row(ticket, closed=True))
+        active_items = [it for it in customer.items if it.active_on(day)]
+        if not alive and not active_items:
+            return
+        rng = self._stream(day)
+        ticket = self.draw_ticket(rng, day) if alive else None
+        self._tickets[day] = ticket
+        self._tickets.pop(day - timedelta(days=TICKET_MAX_OPEN_DAYS + 1), None)
+        if ticket is not None:
+            files.add("tickets", self.ticket_row(ticket, closed=False))
+        if customer.created <= day:
+            self.add_usage(rng, day, active_items, files)
+
+    def survey_day(self, day: date) -> bool:
+        """Surveys go out every SURVEY_INTERVAL_DAYS; customer success also checks in on an
+        account going quiet, six weeks before it leaves."""
+        if self.config.day_number(day) % SURVEY_INTERVAL_DAYS == self.survey_offset:
+            return True
+        churn_day = self.customer.churn_day
+        return churn_day is not None and day == churn_day - timedelta(days=45)
+
+    def adoption(self, day: date) -> float:
+        """Share of licensed seats that are real users; it falls ahead of churn, and a
+        contracting customer's slides by 30 % over the planned window."""
+        customer = self.customer
         base = {"expanding": 0.85, "stable": 0.72, "contracting": 0.5, "churning": 0.65}
-        level = np.full(len(days), base[customer.kind] * self.rng.uniform(0.85, 1.1))
+        level = base[customer.kind] * self.adoption_factor
         if customer.churn_day is not None:
-            until = np.array([(customer.churn_day - d).days for d in days])
-            level *= np.clip(until / CHURN_DECLINE_DAYS, 0.08, 1.0)
+            level *= np.clip((customer.churn_day - day).days / CHURN_DECLINE_DAYS, 0.08, 1.0)
         if customer.kind == "contracting":
-            level *= np.linspace(1.0, 0.7, len(days))
-        return np.clip(level, 0.02, 1)
+            level *= 1 - 0.3 * min(1.0, self.config.day_number(day) / max(1, self.config.days - 1))
+        return float(np.clip(level, 0.02, 1))
 
     @staticmethod
-    def daily_activity(days: list[date]) -> np.ndarray:
+    def daily_activity(day: date) -> float:
         """Share of users active on a given day: quiet weekends, August and December."""
-        weekday = np.array([0.15 if d.weekday() >= 5 else 0.6 for d in days])
-        season = np.array([0.8 if d.month in (8, 12) else 1.0 for d in days])
-        return weekday * season
+        weekday = 0.15 if day.weekday() >= 5 else 0.6
+        return weekday * (0.8 if day.month in (8, 12) else 1.0)
 
-    def emit_usage(self, customer: Customer, days: list[date]) -> None:
-        rng = self.rng
-        active_items = [[it for it in customer.items if it.active_on(d)] for d in days]
-        seats = np.array(
-            [
-                max((it.quantity for it in items if it.product.unit == "seat"), default=0)
-                for items in active_items
-            ]
+    def add_usage(
+        self, rng: np.random.Generator, day: date, active_items: list[Item], files: DayFiles
+    ) -> None:
+        seats = max((it.quantity for it in active_items if it.product.unit == "seat"), default=0)
+        if seats == 0:
+            return
+        pool = max(1, round(seats * self.adoption(day)))
+        users = int(rng.binomial(pool, self.daily_activity(day)))
+        count = users + int(rng.poisson(0.6 * users))
+        if count == 0:
+            return
+        products = [it.product for it in active_items]
+        if self.declining(day):
+            products = products[:1]  # the add-ons are abandoned first
+        user_ids = rng.integers(0, pool, count).tolist()
+        chosen = rng.integers(0, len(products), count).tolist()
+        seconds = np.sort(rng.integers(0, 86_400, count)).tolist()
+        quantities = (rng.poisson(2.0, count) + 1).tolist()
+        customer_id = self.customer.customer_id
+        prefix = f"E{self.index:05d}{self.config.day_number(day):04d}"
+        midnight = day.isoformat()
+        columns = files.events
+        columns["event_id"].extend(f"{prefix}{n:05d}" for n in range(count))
+        columns["customer_id"].extend([customer_id] * count)
+        columns["user_id"].extend(f"{customer_id}-U{user:04d}" for user in user_ids)
+        columns["product_id"].extend(products[c].product_id for c in chosen)
+        columns["feature"].extend(
+            FEATURES[products[c].product_id][(user + n) % len(FEATURES[products[c].product_id])]
+            for n, (c, user) in enumerate(zip(chosen, user_ids, strict=True))
         )
-        pool = np.where(
-            seats > 0, np.maximum(1, np.round(seats * self.adoption(customer, days))), 0
+        columns["occurred_at"].extend(
+            f"{midnight}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00:00" for s in seconds
         )
-        pool = pool.astype(int)
-        users = rng.binomial(pool, self.daily_activity(days))
-        extra = rng.poisson(0.6 * users)
-        for position, day in enumerate(days):
-            count = int(users[position] + extra[position])
-            if count == 0 or customer.created > day:
-                continue
-            products = [it.product for it in active_items[position]]
-            if self.declining(customer, day):
-                products = products[:1]  # the add-ons are abandoned first
-            user_ids = rng.integers(0, pool[position], count)
-            chosen = rng.integers(0, len(products), count)
-            seconds = np.sort(rng.integers(0, 86_400, count))
-            quantities = rng.poisson(2.0, count) + 1
-            midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-            day_number = (day - self.config.start_date).days
-            for n in range(count):
-                product = products[chosen[n]]
-                features = FEATURES[product.product_id]
-                self.writer.add(
-                    "events",
-                    day,
-                    {
-                        "event_id": f"E{self.index:05d}{day_number:04d}{n:05d}",
-                        "customer_id": customer.customer_id,
-                        "user_id": f"{customer.customer_id}-U{int(user_ids[n]):04d}",
-                        "product_id": product.product_id,
-                        "feature": features[(user_ids[n] + n) % len(features)],
-                        "occurred_at": (midnight + timedelta(seconds=int(seconds[n]))).isoformat(),
-                        "quantity": int(quantities[n]),
-                    },
-                )
+        columns["quantity"].extend(quantities)
 
-    @staticmethod
-    def declining(customer: Customer, day: date) -> bool:
-        return customer.churn_day is not None and 0 <= (customer.churn_day - day).days < (
-            CHURN_DECLINE_DAYS
-        )
+    def declining(self, day: date) -> bool:
+        churn_day = self.customer.churn_day
+        return churn_day is not None and 0 <= (churn_day - day).days < CHURN_DECLINE_DAYS
 
-    def sentiment_mean(self, customer: Customer, day: date) -> float:
+    def sentiment_mean(self, day: date) -> float:
+        customer = self.customer
         base = {"expanding": 8.8, "stable": 7.6, "contracting": 6.0, "churning": 7.0}[customer.kind]
         if customer.churn_day is not None:
             until = (customer.churn_day - day).days
@@ -406,106 +492,114 @@ class _CustomerSimulation:
                 base = 3.5
         return base
 
-    def emit_nps(self, customer: Customer, days: list[date]) -> None:
-        rng = self.rng
-        offset = int(rng.integers(0, 90))
-        seq = 0
-        survey_days = list(range(offset, len(days), 90))
-        if customer.churn_day is not None:
-            # Customer success checks in on an account going quiet, six weeks before it leaves.
-            check_in = (customer.churn_day - timedelta(days=45) - days[0]).days
-            if 0 <= check_in < len(days):
-                survey_days = sorted({*survey_days, check_in})
-        for position in survey_days:
-            day = days[position]
-            if day < customer.created or (customer.churn_day and day >= customer.churn_day):
-                continue
-            for _ in range(int(rng.poisson(1.5)) + 1):
-                seq += 1
-                score = int(
-                    np.clip(round(rng.normal(self.sentiment_mean(customer, day), 1.4)), 0, 10)
-                )
-                comment = COMMENTS[min(score // 4, 2)] if rng.random() < 0.4 else ""
-                self.writer.add(
-                    "responses",
-                    day,
-                    {
-                        "response_id": f"R{self.index:05d}-{seq:03d}",
-                        "customer_id": customer.customer_id,
-                        "user_id": f"{customer.customer_id}-U{int(rng.integers(0, 50)):04d}",
-                        "role": str(rng.choice(ROLES)),
-                        "score": score,
-                        "comment": comment,
-                        "responded_at": f"{day.isoformat()}T{int(rng.integers(8, 18)):02d}:15:00Z",
-                    },
-                )
-
-    def emit_tickets(self, customer: Customer, days: list[date]) -> None:
-        rng = self.rng
-        seq = 0
-        for day in days:
-            if day < customer.created or (customer.churn_day and day >= customer.churn_day):
-                continue
-            troubled = customer.churn_day is not None and (customer.churn_day - day).days < 90
-            if rng.random() >= (0.12 if troubled else 0.025):
-                continue
-            seq += 1
-            urgent_share = 0.4 if troubled else 0.04
-            priority = (
-                "urgent"
-                if rng.random() < urgent_share
-                else str(rng.choice(["low", "normal", "high"], p=[0.3, 0.55, 0.15]))
-            )
-            row = {
-                "ticket_id": f"T{self.index:05d}-{seq:04d}",
-                "customer_id": customer.customer_id,
-                "opened_at": f"{day.isoformat()}T10:30:00+00:00",
-                "closed_at": "",
-                "priority": priority,
-                "category": str(rng.choice(TICKET_CATEGORIES)),
-                "csat": "",
-            }
-            self.writer.add("tickets", day, row)
-            open_days = (2, 10) if troubled else (1, 4) if priority == "urgent" else (1, 12)
-            closed = day + timedelta(days=int(rng.integers(*open_days)))
-            csat = int(np.clip(round(rng.normal(2.5 if troubled else 4.2, 0.8)), 1, 5))
-            self.writer.add(
-                "tickets",
-                closed,
-                {**row, "closed_at": f"{closed.isoformat()}T16:00:00+00:00", "csat": csat},
+    def add_survey(self, day: date, files: DayFiles) -> None:
+        rng = self._stream(day, SURVEY_STREAM)
+        customer_id = self.customer.customer_id
+        day_number = self.config.day_number(day)
+        for seq in range(1, int(rng.poisson(1.5)) + 2):
+            score = int(np.clip(round(rng.normal(self.sentiment_mean(day), 1.4)), 0, 10))
+            comment = COMMENTS[min(score // 4, 2)] if rng.random() < 0.4 else ""
+            files.add(
+                "responses",
+                {
+                    "response_id": f"R{self.index:05d}-{day_number:04d}-{seq:02d}",
+                    "customer_id": customer_id,
+                    "user_id": f"{customer_id}-U{int(rng.integers(0, 50)):04d}",
+                    "role": str(rng.choice(ROLES)),
+                    "score": score,
+                    "comment": comment,
+                    "responded_at": f"{day.isoformat()}T{int(rng.integers(8, 18)):02d}:15:00Z",
+                },
             )
 
-    def emit_invoices(self, customer: Customer) -> None:
-        rng = self.rng
-        for month in _month_starts(
-            max(customer.created, self.config.start_date), self.config.end_date
-        ):
-            active = [it for it in customer.items if it.active_on(month)]
-            amount = sum(
-                it.monthly_amount() * it.months_per_period
-                for it in active
-                if it.billing_period == "month" or it.start.month == month.month
-            )
-            if amount <= 0:
+    def troubled(self, day: date) -> bool:
+        return self.customer.churn_day is not None and (self.customer.churn_day - day).days < 90
+
+    def ticket_opened(self, day: date) -> Ticket | None:
+        """The ticket opened on ``day``, if any: remembered while it can still close, drawn
+        again from the day's stream when this run did not write that day."""
+        if day in self._tickets:
+            return self._tickets[day]
+        customer = self.customer
+        if day < self.config.start_date or day < customer.created:
+            return None
+        if customer.churn_day is not None and day >= customer.churn_day:
+            return None
+        return self.draw_ticket(self._stream(day), day)
+
+    def draw_ticket(self, rng: np.random.Generator, day: date) -> Ticket | None:
+        """The first draws of a customer's day: whether a ticket opens, and what it is."""
+        troubled = self.troubled(day)
+        if rng.random() >= (0.12 if troubled else 0.025):
+            return None
+        priority = (
+            "urgent"
+            if rng.random() < (0.4 if troubled else 0.04)
+            else str(rng.choice(["low", "normal", "high"], p=[0.3, 0.55, 0.15]))
+        )
+        category = str(rng.choice(TICKET_CATEGORIES))
+        open_days = (2, 10) if troubled else (1, 4) if priority == "urgent" else (1, 12)
+        closed = day + timedelta(days=int(rng.integers(*open_days)))
+        csat = int(np.clip(round(rng.normal(2.5 if troubled else 4.2, 0.8)), 1, 5))
+        return Ticket(day, priority, category, closed, csat)
+
+    def ticket_row(self, ticket: Ticket, closed: bool) -> dict[str, object]:
+        return {
+            "ticket_id": f"T{self.index:05d}-{self.config.day_number(ticket.opened):04d}",
+            "customer_id": self.customer.customer_id,
+            "opened_at": f"{ticket.opened.isoformat()}T10:30:00+00:00",
+            "closed_at": f"{ticket.closed.isoformat()}T16:00:00+00:00" if closed else "",
+            "priority": ticket.priority,
+            "category": ticket.category,
+            "csat": ticket.csat if closed else "",
+        }
+
+    def add_invoices(self, day: date, files: DayFiles) -> None:
+        """A monthly invoice on the first of the month, and its payment up to 27 days later
+        (or never: half of a troubled customer's invoices stay open)."""
+        this_month = day.replace(day=1)
+        last_month = (this_month - timedelta(days=1)).replace(day=1)
+        for month in list(self._invoices):
+            if month < last_month:
+                del self._invoices[month]
+        for month in (last_month, this_month):
+            if month not in self._invoices:
+                self._invoices[month] = self.invoice(month)
+            invoice = self._invoices[month]
+            if invoice is None:
                 continue
-            row = {
-                "invoice_id": f"INV-{customer.customer_id}-{month:%Y%m}",
-                "customer_id": customer.customer_id,
-                "issued_at": month.isoformat(),
-                "due_at": (month + timedelta(days=30)).isoformat(),
-                "paid_at": "",
-                "amount": f"{amount:.2f}",
-                "currency": active[0].currency,
-                "status": "open",
-            }
-            self.writer.add("invoices", month, row)
-            troubled = customer.churn_day is not None and (customer.churn_day - month).days < 90
-            if troubled and rng.random() < 0.5:
-                continue
-            paid = month + timedelta(days=int(rng.integers(2, 28)))
-            self.writer.add(
-                "invoices", paid, {**row, "paid_at": paid.isoformat(), "status": "paid"}
-            )
+            row, paid = invoice
+            if month == day:
+                files.add("invoices", row)
+            if paid == day:
+                files.add("invoices", {**row, "paid_at": paid.isoformat(), "status": "paid"})
+
+    def invoice(self, month: date) -> tuple[dict[str, object], date | None] | None:
+        customer = self.customer
+        if month < self.config.start_date or month < customer.created:
+            return None
+        active = [it for it in customer.items if it.active_on(month)]
+        amount = sum(
+            it.monthly_amount() * it.months_per_period
+            for it in active
+            if it.billing_period == "month" or it.start.month == month.month
+        )
+        if amount <= 0:
+            return None
+        row = {
+            "invoice_id": f"INV-{customer.customer_id}-{month:%Y%m}",
+            "customer_id": customer.customer_id,
+            "issued_at": month.isoformat(),
+            "due_at": (month + timedelta(days=30)).isoformat(),
+            "paid_at": "",
+            "amount": f"{amount:.2f}",
+            "currency": active[0].currency,
+            "status": "open",
+        }
+        rng = self._stream(month, INVOICE_STREAM)
+        if self.troubled(month) and rng.random() < 0.5:
+            return row, None
+        return row, month + timedelta(days=int(rng.integers(2, 28)))
 
 
 def plan_accounts(customers: Sequence[Customer], seed: int) -> None:
@@ -546,26 +640,23 @@ def plan_accounts(customers: Sequence[Customer], seed: int) -> None:
         child.parent_id = older[int(rng.choice(len(older), p=weights / weights.sum()))].customer_id
 
 
-def _corrupt(writer: LandingWriter, config: GeneratorConfig) -> int:
-    """Spoil a dose of usage rows the way real exports go wrong; ingest must quarantine them."""
-    if config.bad_row_rate <= 0:
+def _spoil(files: DayFiles, config: GeneratorConfig) -> int:
+    """Spoil a dose of the day's usage rows the way real exports go wrong; ingest must
+    quarantine them."""
+    if config.bad_row_rate <= 0 or files.event_count == 0:
         return 0
-    rng = np.random.default_rng([config.seed, 999_999])
-    spoiled = 0
+    rng = np.random.default_rng([config.seed, SPOILING_STREAM, config.day_number(files.day)])
     faults = [
         ("quantity", "n/a"),
         ("customer_id", "C99999"),
         ("occurred_at", "yesterday"),
         ("quantity", "-4"),
     ]
-    for (entity, _day), rows in writer.rows.items():
-        if entity != "events":
-            continue
-        for position in np.flatnonzero(rng.random(len(rows)) < config.bad_row_rate):
-            column, value = faults[int(rng.integers(0, len(faults)))]
-            rows[position] = {**rows[position], column: value}
-            spoiled += 1
-    return spoiled
+    positions = np.flatnonzero(rng.random(files.event_count) < config.bad_row_rate)
+    for position in positions:
+        column, value = faults[int(rng.integers(0, len(faults)))]
+        files.events[column][position] = value
+    return len(positions)
 
 
 @dataclass(frozen=True)
@@ -590,32 +681,71 @@ class GenerationSummary:
         return dict(members)
 
 
-def generate(landing: Path, config: GeneratorConfig) -> GenerationSummary:
-    """Write every landing file for the window; the same config always writes the same bytes."""
-    writer = LandingWriter(config)
-    days = [config.start_date + timedelta(d) for d in range(config.days)]
-    for product in PRODUCTS:
-        writer.add("products", config.start_date, product.row())
-    sims = [
-        _CustomerSimulation(index, config, writer) for index in range(1, config.customer_count + 1)
-    ]
-    simulated = [sim.build_customer() for sim in sims]
-    plan_accounts(simulated, config.seed)
-    for sim, customer in tqdm(
-        zip(sims, simulated, strict=True),
-        total=len(sims),
-        desc="simulating customers",
-        unit="customer",
-        leave=False,
-    ):
-        sim.build_items(customer)
-        sim.emit_billing(customer)
-        sim.emit_usage(customer, days)
-        sim.emit_nps(customer, days)
-        sim.emit_tickets(customer, days)
-        sim.emit_invoices(customer)
-    bad = _corrupt(writer, config)
-    rows = writer.write(landing, ENTITIES)
-    return GenerationSummary(
-        config.customer_count, rows, bad, config.start_date, config.end_date, tuple(simulated)
-    )
+def _simulations(config: GeneratorConfig) -> list[_CustomerSimulation]:
+    """Every customer's plan: drawn in full before the first day is written."""
+    sims = [_CustomerSimulation(index, config) for index in range(1, config.customer_count + 1)]
+    plan_accounts([sim.customer for sim in sims], config.seed)
+    for sim in sims:
+        sim.plan()
+    return sims
+
+
+def _write_days(
+    landing: Path, config: GeneratorConfig, first: date, last: date
+) -> GenerationSummary:
+    """Write the files of every day from ``first`` to ``last``, one day in memory at a time."""
+    sims = _simulations(config)
+    rows = spoiled = 0
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    for day in tqdm(days, desc="writing landing files", unit="day", leave=False):
+        files = DayFiles(day)
+        if day == config.start_date:
+            for product in PRODUCTS:
+                files.add("products", product.row())
+        for sim in sims:
+            sim.add_day(day, files)
+        spoiled += _spoil(files, config)
+        files.write(landing, ENTITIES, config.gzip)
+        rows += files.row_count()
+    landing.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        **asdict(config),
+        "end_date": config.end_date.isoformat(),
+        "written_through": last.isoformat(),
+    }
+    (landing / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    customers = tuple(sim.customer for sim in sims)
+    return GenerationSummary(len(sims), rows, spoiled, first, last, customers)
+
+
+def generate(
+    landing: Path, config: GeneratorConfig, through: date | None = None
+) -> GenerationSummary:
+    """Write every landing file from the window's first day through ``through`` (default:
+    its last day); the same config always writes the same bytes."""
+    last = through or config.end_date
+    if last < config.start_date:
+        raise GenerationError(
+            f"cannot write through {last}: the window starts on {config.start_date}"
+        )
+    return _write_days(landing, config, config.start_date, last)
+
+
+def append_day(landing: Path, day: date) -> GenerationSummary:
+    """Write one more day of the world generated into ``landing``: the files it would hold
+    had it been generated through ``day`` at once."""
+    path = landing / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GenerationError(
+            f"{path} not found: generate a history before appending days"
+        ) from None
+    written_through = date.fromisoformat(manifest.pop("written_through"))
+    if day != written_through + timedelta(days=1):
+        raise GenerationError(
+            f"cannot append {day}: {landing} holds generated days through {written_through}, "
+            f"so the next day is {written_through + timedelta(days=1)}"
+        )
+    config = GeneratorConfig(**{**manifest, "end_date": date.fromisoformat(manifest["end_date"])})
+    return _write_days(landing, config, day, day)
