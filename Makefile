@@ -21,7 +21,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 
 .PHONY: install system-packages superset-install test-deps demo test test-quick airflow bi bi-screenshots lint \
-	format lock warehouse-stop clean bench-ingest bench-incremental bench-orchestration bench-dag-parse bench-alerts grid-screenshot
+	format lock warehouse-stop clean bench-ingest bench-incremental bench-scale bench-orchestration bench-dag-parse bench-alerts grid-screenshot
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -138,6 +138,10 @@ bench-ingest: install
 bench-incremental: install
 	$(BIN)/customer-health warehouse start
 	$(BIN)/python bench/incremental.py --scale-factor 0.1
+
+bench-scale: install
+	$(BIN)/customer-health warehouse start
+	$(BIN)/python bench/scale.py --scale-factors 0.1 1 3 --history-scale-factor 1
 
 bench-alerts: install
 	$(BIN)/customer-health warehouse start

@@ -29,13 +29,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import psutil
 import psycopg
+from child_process import run_measured
 
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.landing import LandingFile
@@ -48,7 +47,7 @@ from customer_health.warehouse.urls import sqlalchemy_url
 DAY = date(2026, 11, 26)
 CUSTOMERS = 1000
 BAD_ROW_RATE = 0.0005  # the generator's default dose
-# The ways the generator spoils a usage row (synthetic/generator.py `_corrupt`).
+# The ways the generator spoils a usage row (synthetic/generator.py `_spoil`).
 FAULTS = [
     ("quantity", "n/a"),
     ("customer_id", "C99999"),
@@ -246,28 +245,12 @@ METHODS = {
 
 
 def run_child(method: str, url: str, root: Path) -> tuple[float, float]:
-    """Run one method in a child process; return (wall seconds, peak RSS MiB of its tree).
-
-    RSS is sampled every 20 ms over the child and its own children (psql): ru_maxrss would
-    carry the parent's peak across exec.
-    """
-    started = time.perf_counter()
-    child = subprocess.Popen(
+    """Run one method in a child process; return (wall seconds, peak RSS MiB of its tree)."""
+    return run_measured(
         [sys.executable, __file__, "--child", method, "--root", str(root)],
-        env={**os.environ, "BENCH_URL": url},
+        {**os.environ, "BENCH_URL": url},
+        method,
     )
-    tree, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        try:
-            processes = [tree, *tree.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in processes))
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
-    if child.returncode != 0:
-        raise SystemExit(f"{method} failed")
-    return elapsed, peak / 2**20
 
 
 def write_cases(folder: Path, args: argparse.Namespace) -> list[Case]:

@@ -1,0 +1,33 @@
+"""Run a benchmark step in a child process and measure it: wall time and peak memory.
+
+A step in a process of its own has a peak RSS that is its own; ru_maxrss would carry the
+parent's peak across exec, so the tree (the child and its children, such as psql) is sampled.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import psutil
+
+SAMPLE_SECONDS = 0.02
+
+
+def run_measured(argv: list[str], env: dict[str, str], what: str) -> tuple[float, float]:
+    """Run ``argv``; return (wall seconds, peak RSS MiB of its process tree). A failed step
+    stops the benchmark, naming ``what`` failed."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, env=env)
+    tree, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        try:
+            processes = [tree, *tree.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in processes))
+        except psutil.Error:
+            pass
+        time.sleep(SAMPLE_SECONDS)
+    elapsed = time.perf_counter() - started
+    if child.returncode != 0:
+        raise SystemExit(f"{what} failed (exit {child.returncode})")
+    return elapsed, peak / 2**20

@@ -1,0 +1,229 @@
+"""Benchmark: what a first night and the next night cost as the customer base and its history grow.
+
+For each scale factor (SF 1 = 1,000 customers) the generator writes a year up to the night
+before NIGHT; a first night loads and publishes it; then ``append_day`` writes NIGHT alone and
+the next night runs, as a nightly deployment would see it. The same is done at one scale
+factor with 90 and with 720 days of history, and the generator alone writes the first 30 days
+(and appends the 31st) at the largest scale factors, to show its memory stays flat. Every
+step runs in a process of its own (`run_night`, as the DAG runs it), its wall time and peak
+RSS measured from outside; stage times come from the night's own summary. Prints the tables,
+the targets of issue 15 against what was measured, and the load average before each step.
+Not part of `make test`:
+
+    .venv/bin/python bench/scale.py --scale-factors 0.1 1 3 --history-scale-factor 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+from child_process import run_measured
+from incremental import fresh_database, load
+
+from customer_health.pipeline import run_night
+from customer_health.settings import load_settings
+from customer_health.synthetic.generator import GeneratorConfig, append_day, generate
+
+NIGHT = date(2026, 11, 26)
+SEED = 11
+STAGES = ("ingest", "validate_raw", "build", "validate_marts", "publish", "dbt_docs")
+GENERATOR_ONLY_DAYS = 30
+
+
+@dataclass
+class Step:
+    wall: float
+    rss: float
+    load: str
+    result: dict = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return self.result.get("ingest", {}).get("rows_loaded", self.result.get("rows", 0))
+
+    def rows_per_second(self) -> float:
+        return self.rows / self.wall
+
+
+def config(scale_factor: float, days: int) -> GeneratorConfig:
+    """The window ends the night before NIGHT: NIGHT itself is appended, as on a real night."""
+    return GeneratorConfig(
+        scale_factor=scale_factor,
+        days=days,
+        end_date=NIGHT - timedelta(days=1),
+        seed=SEED,
+        bad_row_rate=0.0005,
+    )
+
+
+def child(args: argparse.Namespace) -> dict:
+    """One step, in this (child) process; returns what the parent prints."""
+    if args.child == "generate":
+        window = config(args.scale_factor, args.days)
+        through = window.start_date + timedelta(days=args.through_days - 1)
+        summary = generate(args.landing, window, through if args.through_days else None)
+        return {"rows": summary.rows, "bad_rows": summary.bad_rows}
+    if args.child == "append":
+        summary = append_day(args.landing, date.fromisoformat(args.day))
+        return {"rows": summary.rows, "bad_rows": summary.bad_rows}
+    settings = replace(load_settings(), database=args.database, landing_path=str(args.landing))
+    night = run_night(settings, date.fromisoformat(args.day), f"bench-{args.database}-{args.day}")
+    return {stage: night[stage] for stage in STAGES}
+
+
+def step(what: str, *options: str) -> Step:
+    """Run one step in a child process; it leaves its result in a JSON file."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        before = load()
+        argv = [sys.executable, __file__, "--child", *options, "--out", out.name]
+        wall, rss = run_measured(argv, dict(os.environ), what)
+        result = json.loads(Path(out.name).read_text())
+    print(f"  {what}: {wall:.1f} s, peak RSS {rss:,.0f} MiB, load before {before}", flush=True)
+    return Step(wall, rss, before, result)
+
+
+def measure(scale_factor: float, days: int, folder: Path) -> dict[str, Step]:
+    """Generate the history, run the first night, append NIGHT, run the next night."""
+    tag = f"sf{scale_factor:g}-d{days}".replace(".", "_")
+    landing = str(folder / tag)
+    database = f"bench_scale_{tag}".replace("-", "_")
+    fresh_database(replace(load_settings(), database=database))
+    print(f"SF {scale_factor:g}, {days} days of history:", flush=True)
+    window = ["--landing", landing, "--scale-factor", str(scale_factor), "--days", str(days)]
+    night = ["--landing", landing, "--database", database]
+    steps = {
+        "generate": step("generate", "generate", *window),
+        "first night": step("first night", "night", *night, "--day", str(NIGHT - timedelta(1))),
+        "append-day": step("append-day", "append", "--landing", landing, "--day", str(NIGHT)),
+        "next night": step("next night", "night", *night, "--day", str(NIGHT)),
+    }
+    fresh_database(replace(load_settings(), database=database))
+    return steps
+
+
+def measure_generator(scale_factor: float, folder: Path) -> dict[str, Step]:
+    """The generator alone at a scale the nights would not fit into this run."""
+    landing = str(folder / f"generator-sf{scale_factor:g}")
+    window = ["--scale-factor", str(scale_factor), "--days", "365"]
+    print(f"SF {scale_factor:g}, generator only:", flush=True)
+    first = step(
+        f"generate {GENERATOR_ONLY_DAYS} days",
+        *("generate", "--landing", landing, *window),
+        *("--through-days", str(GENERATOR_ONLY_DAYS)),
+    )
+    day = config(scale_factor, 365).start_date + timedelta(days=GENERATOR_ONLY_DAYS)
+    return {
+        f"generate {GENERATOR_ONLY_DAYS} days": first,
+        "append-day": step("append-day", "append", "--landing", landing, "--day", str(day)),
+    }
+
+
+def print_generator(runs: dict[str, dict[str, Step]]) -> None:
+    print("\n| generator | rows | wall s | rows/s | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for label, steps in runs.items():
+        for name, measured in steps.items():
+            if name in ("first night", "next night"):
+                continue
+            print(
+                f"| {label}: {name} | {measured.rows:,} | {measured.wall:.1f} | "
+                f"{measured.rows_per_second():,.0f} | {measured.rss:,.0f} |"
+            )
+
+
+def print_nights(runs: dict[str, dict[str, Step]], night: str) -> None:
+    print(
+        f"\n| {night} | wall s | "
+        + " | ".join(STAGES)
+        + " | rows loaded | rows/s | peak RSS MiB | load before |"
+    )
+    print("|---|---:|" + "---:|" * len(STAGES) + "---:|---:|---:|---|")
+    for label, steps in runs.items():
+        if night not in steps:
+            continue
+        measured = steps[night]
+        stages = " | ".join(f"{measured.result[s]['seconds']:.1f}" for s in STAGES)
+        print(
+            f"| {label} | {measured.wall:.1f} | {stages} | {measured.rows:,} | "
+            f"{measured.rows_per_second():,.0f} | {measured.rss:,.0f} | {measured.load} |"
+        )
+
+
+def print_histories(
+    short: dict[str, Step], long: dict[str, Step], short_days: int, long_days: int
+) -> float:
+    print(f"\n| next night | {short_days} days s | {long_days} days s | ratio |")
+    print("|---|---:|---:|---:|")
+    pairs = [("whole night (process wall)", short["next night"].wall, long["next night"].wall)]
+    pairs += [
+        (
+            f"  {stage}",
+            short["next night"].result[stage]["seconds"],
+            long["next night"].result[stage]["seconds"],
+        )
+        for stage in STAGES
+    ]
+    for name, a, b in pairs:
+        ratio = f"{b / a:.2f}×" if a else "—"
+        print(f"| {name} | {a:.1f} | {b:.1f} | {ratio} |")
+    return long["next night"].wall / short["next night"].wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale-factors", type=float, nargs="+", default=[0.1, 1, 3])
+    parser.add_argument("--history-scale-factor", type=float, default=1)
+    parser.add_argument("--histories", type=int, nargs=2, default=[90, 720])
+    parser.add_argument("--generator-scale-factors", type=float, nargs="*", default=[10])
+    parser.add_argument("--child", choices=("generate", "append", "night"))
+    parser.add_argument("--landing", type=Path)
+    parser.add_argument("--scale-factor", type=float)
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--through-days", type=int, default=0)
+    parser.add_argument("--day")
+    parser.add_argument("--database")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    if args.child:
+        Path(args.out).write_text(json.dumps(child(args), default=str))
+        return
+    runs: dict[str, dict[str, Step]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for scale_factor in args.scale_factors:
+            runs[f"SF {scale_factor:g}, 365 days"] = measure(scale_factor, 365, Path(folder))
+        short_days, long_days = args.histories
+        short = measure(args.history_scale_factor, short_days, Path(folder))
+        long = measure(args.history_scale_factor, long_days, Path(folder))
+        runs[f"SF {args.history_scale_factor:g}, {short_days} days"] = short
+        runs[f"SF {args.history_scale_factor:g}, {long_days} days"] = long
+        generator_only = {
+            f"SF {scale_factor:g}": measure_generator(scale_factor, Path(folder))
+            for scale_factor in args.generator_scale_factors
+        }
+    print_generator({**runs, **generator_only})
+    print_nights(runs, "first night")
+    print_nights(runs, "next night")
+    history_ratio = print_histories(short, long, short_days, long_days)
+    years = [
+        runs[f"SF {sf:g}, 365 days"]["first night"].rows_per_second() for sf in args.scale_factors
+    ]
+    one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days", short)
+    next_night = one_year["next night"].wall
+    print("\ntargets (issue 15), measured:")
+    print(
+        f"- next night, {long_days} ÷ {short_days} days of history: {history_ratio:.2f}× (≤ 1.2×)"
+    )
+    spread = max(years) / min(years)
+    print(f"- first-night rows/s, fastest ÷ slowest scale factor: {spread:.2f}× (≤ 1.5×)")
+    print(f"- next night at SF {args.history_scale_factor:g}: {next_night:.1f} s (≤ 20 s)")
+
+
+if __name__ == "__main__":
+    main()
