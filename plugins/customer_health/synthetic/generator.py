@@ -245,7 +245,7 @@ class _CustomerSimulation:
         self.adoption_factor = 1.0
         self.survey_offset = 0
         self.billing: dict[date, list[tuple[str, dict[str, object]]]] = defaultdict(list)
-        # Tickets that may still close, invoices that may still be paid, by day drawn.
+        # Tickets that may still close (by day opened), and this month's invoice (by month).
         self._tickets: dict[date, Ticket | None] = {}
         self._invoices: dict[date, tuple[dict[str, object], date | None] | None] = {}
 
@@ -555,24 +555,20 @@ class _CustomerSimulation:
         }
 
     def add_invoices(self, day: date, files: DayFiles) -> None:
-        """A monthly invoice on the first of the month, and its payment up to 27 days later
-        (or never: half of a troubled customer's invoices stay open)."""
-        this_month = day.replace(day=1)
-        last_month = (this_month - timedelta(days=1)).replace(day=1)
-        for month in list(self._invoices):
-            if month < last_month:
-                del self._invoices[month]
-        for month in (last_month, this_month):
-            if month not in self._invoices:
-                self._invoices[month] = self.invoice(month)
-            invoice = self._invoices[month]
-            if invoice is None:
-                continue
-            row, paid = invoice
-            if month == day:
-                files.add("invoices", row)
-            if paid == day:
-                files.add("invoices", {**row, "paid_at": paid.isoformat(), "status": "paid"})
+        """A monthly invoice on the first of the month, and its payment 2 to 27 days later,
+        so within the same month (or never: half of a troubled customer's invoices stay
+        open). Only this month's invoice can land on ``day``: it is drawn once a month."""
+        month = day.replace(day=1)
+        if month not in self._invoices:
+            self._invoices = {month: self.invoice(month)}
+        invoice = self._invoices[month]
+        if invoice is None:
+            return
+        row, paid = invoice
+        if month == day:
+            files.add("invoices", row)
+        if paid == day:
+            files.add("invoices", {**row, "paid_at": paid.isoformat(), "status": "paid"})
 
     def invoice(self, month: date) -> tuple[dict[str, object], date | None] | None:
         customer = self.customer
