@@ -67,8 +67,10 @@ def child(args: argparse.Namespace) -> dict:
     """One step, in this (child) process; returns what the parent prints."""
     if args.child == "generate":
         window = config(args.scale_factor, args.days)
-        through = window.start_date + timedelta(days=args.through_days - 1)
-        summary = generate(args.landing, window, through if args.through_days else None)
+        through = None
+        if args.through_days:
+            through = window.start_date + timedelta(days=args.through_days - 1)
+        summary = generate(args.landing, window, through)
         return {"rows": summary.rows, "bad_rows": summary.bad_rows}
     if args.child == "append":
         summary = append_day(args.landing, date.fromisoformat(args.day))
@@ -214,15 +216,18 @@ def main() -> None:
     years = [
         runs[f"SF {sf:g}, 365 days"]["first night"].rows_per_second() for sf in args.scale_factors
     ]
-    one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days", short)
-    next_night = one_year["next night"].wall
+    one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days")
     print("\ntargets (issue 15), measured:")
     print(
         f"- next night, {long_days} ÷ {short_days} days of history: {history_ratio:.2f}× (≤ 1.2×)"
     )
     spread = max(years) / min(years)
     print(f"- first-night rows/s, fastest ÷ slowest scale factor: {spread:.2f}× (≤ 1.5×)")
-    print(f"- next night at SF {args.history_scale_factor:g}: {next_night:.1f} s (≤ 20 s)")
+    if one_year is None:
+        print("- next night after a year: not measured (add the history SF to --scale-factors)")
+    else:
+        next_night = one_year["next night"].wall
+        print(f"- next night at SF {args.history_scale_factor:g}: {next_night:.1f} s (≤ 20 s)")
 
 
 if __name__ == "__main__":
