@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from pathlib import Path
 from child_process import run_measured
 from incremental import fresh_database, load
 
+from customer_health.logs import configure_logging
 from customer_health.pipeline import run_night
 from customer_health.settings import load_settings
 from customer_health.synthetic.generator import GeneratorConfig, append_day, generate
@@ -49,7 +51,11 @@ class Step:
         return self.result.get("ingest", {}).get("rows_loaded", self.result.get("rows", 0))
 
     def rows_per_second(self) -> float:
+        """Over the whole step, its process start-up included."""
         return self.rows / self.wall
+
+    def ingest_rows_per_second(self) -> float:
+        return self.rows / max(self.result["ingest"]["seconds"], 0.1)
 
 
 def config(scale_factor: float, days: int) -> GeneratorConfig:
@@ -75,6 +81,7 @@ def child(args: argparse.Namespace) -> dict:
     if args.child == "append":
         summary = append_day(args.landing, date.fromisoformat(args.day))
         return {"rows": summary.rows, "bad_rows": summary.bad_rows}
+    configure_logging("WARNING")  # the night's per-file log lines would bury the tables
     settings = replace(load_settings(), database=args.database, landing_path=str(args.landing))
     night = run_night(settings, date.fromisoformat(args.day), f"bench-{args.database}-{args.day}")
     return {stage: night[stage] for stage in STAGES}
@@ -107,6 +114,7 @@ def measure(scale_factor: float, days: int, folder: Path) -> dict[str, Step]:
         "next night": step("next night", "night", *night, "--day", str(NIGHT)),
     }
     fresh_database(replace(load_settings(), database=database))
+    shutil.rmtree(landing)
     return steps
 
 
@@ -121,10 +129,12 @@ def measure_generator(scale_factor: float, folder: Path) -> dict[str, Step]:
         *("--through-days", str(GENERATOR_ONLY_DAYS)),
     )
     day = config(scale_factor, 365).start_date + timedelta(days=GENERATOR_ONLY_DAYS)
-    return {
+    steps = {
         f"generate {GENERATOR_ONLY_DAYS} days": first,
         "append-day": step("append-day", "append", "--landing", landing, "--day", str(day)),
     }
+    shutil.rmtree(landing)
+    return steps
 
 
 def print_generator(runs: dict[str, dict[str, Step]]) -> None:
@@ -144,9 +154,9 @@ def print_nights(runs: dict[str, dict[str, Step]], night: str) -> None:
     print(
         f"\n| {night} | wall s | "
         + " | ".join(STAGES)
-        + " | rows loaded | rows/s | peak RSS MiB | load before |"
+        + " | rows loaded | rows/s (night) | rows/s (ingest) | peak RSS MiB | load before |"
     )
-    print("|---|---:|" + "---:|" * len(STAGES) + "---:|---:|---:|---|")
+    print("|---|---:|" + "---:|" * len(STAGES) + "---:|---:|---:|---:|---|")
     for label, steps in runs.items():
         if night not in steps:
             continue
@@ -154,7 +164,8 @@ def print_nights(runs: dict[str, dict[str, Step]], night: str) -> None:
         stages = " | ".join(f"{measured.result[s]['seconds']:.1f}" for s in STAGES)
         print(
             f"| {label} | {measured.wall:.1f} | {stages} | {measured.rows:,} | "
-            f"{measured.rows_per_second():,.0f} | {measured.rss:,.0f} | {measured.load} |"
+            f"{measured.rows_per_second():,.0f} | {measured.ingest_rows_per_second():,.0f} | "
+            f"{measured.rss:,.0f} | {measured.load} |"
         )
 
 
@@ -213,21 +224,27 @@ def main() -> None:
     print_nights(runs, "first night")
     print_nights(runs, "next night")
     history_ratio = print_histories(short, long, short_days, long_days)
-    years = [
-        runs[f"SF {sf:g}, 365 days"]["first night"].rows_per_second() for sf in args.scale_factors
-    ]
-    one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days")
+    firsts = [runs[f"SF {sf:g}, 365 days"]["first night"] for sf in args.scale_factors]
+    night = max(f.rows_per_second() for f in firsts) / min(f.rows_per_second() for f in firsts)
+    ingest = max(f.ingest_rows_per_second() for f in firsts) / min(
+        f.ingest_rows_per_second() for f in firsts
+    )
     print("\ntargets (issue 15), measured:")
     print(
         f"- next night, {long_days} ÷ {short_days} days of history: {history_ratio:.2f}× (≤ 1.2×)"
     )
-    spread = max(years) / min(years)
-    print(f"- first-night rows/s, fastest ÷ slowest scale factor: {spread:.2f}× (≤ 1.5×)")
+    print(
+        f"- first-night rows/s, fastest ÷ slowest scale factor: {night:.2f}× for the night, "
+        f"{ingest:.2f}× for its ingest (≤ 1.5×)"
+    )
+    one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days")
     if one_year is None:
         print("- next night after a year: not measured (add the history SF to --scale-factors)")
     else:
-        next_night = one_year["next night"].wall
-        print(f"- next night at SF {args.history_scale_factor:g}: {next_night:.1f} s (≤ 20 s)")
+        print(
+            f"- next night at SF {args.history_scale_factor:g} after a year: "
+            f"{one_year['next night'].wall:.1f} s (≤ 20 s)"
+        )
 
 
 if __name__ == "__main__":

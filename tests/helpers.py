@@ -26,7 +26,8 @@ BIN = Path(sys.executable).parent
 
 
 # A customer whose MRR is computed by hand (see test_end_to_end.py):
-#   SI-FIX-1  Core Platform 10 seats × $30.00, 10 % discount, monthly, from 2026-02-01 → $270.00
+#   SI-FIX-1  Core Platform 10 seats × $360.00 a year, 10 % discount, from 2026-02-01 → $270.00
+#             (renews 2027-02-01: within 90 days of the test night, whatever the seed draws)
 #   SI-FIX-2  Automation €6,000.00 a year from 2026-03-10 → €500.00 × 1.08 (fx seed)  → $540.00
 #   SI-FIX-3  Analytics 10 seats × $15.00, monthly, 2026-02-01 to 2026-06-15 (exclusive) → $150.00
 FIXTURE_FILES = {
@@ -37,7 +38,7 @@ FIXTURE_FILES = {
     "billing/2026-01-15/subscriptions-fixture.csv": (
         "subscription_item_id,customer_id,product_id,plan,quantity,unit_price,currency,"
         "billing_period,discount_pct,start_date,end_date,cancel_at,status\n"
-        "SI-FIX-1,FIX001,P-CORE,business,10,30.00,USD,month,10,2026-02-01,,,active\n"
+        "SI-FIX-1,FIX001,P-CORE,business,10,360.00,USD,year,10,2026-02-01,,,active\n"
         "SI-FIX-2,FIX001,P-AUTO,business,1,6000.00,EUR,year,0,2026-03-10,,,active\n"
         "SI-FIX-3,FIX001,P-ANLT,business,10,15.00,USD,month,0,2026-02-01,2026-06-15,"
         "2026-06-15,canceled\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -277,7 +278,13 @@ def test_referrals_and_renewals_follow_their_rules(conn):
     days = conn.execute(
         "select min(days_to_renewal), max(days_to_renewal) from analytics.fct_renewals_upcoming"
     ).fetchone()
-    assert days[0] is None or (0 <= days[0] and days[1] <= 90)
+    assert 0 <= days[0] and days[1] <= 90
+    # The fixture's Core renews on 2027-02-01 (67 days on); its Automation on 2027-03-10, too far.
+    fixture = conn.execute(
+        "select subscription_item_id, renewal_date, days_to_renewal, arr_at_stake_usd"
+        " from analytics.fct_renewals_upcoming where customer_id = 'FIX001'"
+    ).fetchall()
+    assert fixture == [("SI-FIX-1", date(2027, 2, 1), 67, Decimal("3240.00"))]
 
 
 def test_health_scores_are_bounded_and_banded(conn):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import re
 import shutil
+import time
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from customer_health.errors import GenerationError
+from customer_health.ingest.contracts import ENTITIES
 from customer_health.synthetic.generator import GeneratorConfig, append_day, generate
-from tests.helpers import TEST_DATA
+from tests.helpers import TEST_DATA, cli
 
 SMALL = GeneratorConfig(scale_factor=0.02, days=200, seed=11)
 
@@ -46,20 +50,44 @@ def test_same_config_writes_identical_files(small, tmp_path):
 
 
 def test_a_history_written_night_by_night_is_the_one_written_at_once(small, tmp_path):
-    """The window's last three days appended one per night write the same bytes as the
-    whole window generated at once, and each night writes only its own day's files."""
-    generate(tmp_path, SMALL, through=SMALL.end_date - timedelta(days=3))
-    for back in (2, 1, 0):
-        before = digest(tmp_path)
+    """The window's last 30 days appended one per night, each by a fresh generator, write
+    the same bytes as the whole window generated at once; each night writes only its own
+    day's files. The nights cross the 1st of a month (invoices issued and paid) and close
+    tickets opened before the first of them: what lands on a night but was decided earlier
+    is drawn again, not remembered."""
+    first_appended = SMALL.end_date - timedelta(days=29)
+    generate(tmp_path, SMALL, through=first_appended - timedelta(days=1))
+    for back in range(29, -1, -1):
         day = SMALL.end_date - timedelta(days=back)
+        written_since = time.time_ns()
         summary = append_day(tmp_path, day)
-        after = digest(tmp_path)
-        assert {path for path in after if after[path] != before.get(path)} == {
-            path for path in after if f"/{day.isoformat()}/" in path
+        rewritten = {
+            str(path.relative_to(tmp_path))
+            for path in tmp_path.rglob("*.csv")
+            if path.stat().st_mtime_ns >= written_since
         }
+        assert rewritten == {f"{e.source}/{day}/{e.name}.csv" for e in ENTITIES}
         assert (summary.start_date, summary.end_date) == (day, day)
     assert digest(tmp_path) == digest(small)
     assert (tmp_path / ".generator.json").read_text() == (small / ".generator.json").read_text()
+
+    appended = [
+        row
+        for back in range(30)
+        for row in rows(
+            tmp_path / "billing" / str(SMALL.end_date - timedelta(days=back)), "invoices"
+        )
+    ]
+    issued_on_the_first = {r["invoice_id"] for r in appended if r["status"] == "open"}
+    assert issued_on_the_first and {r["issued_at"][8:] for r in appended} == {"01"}
+    assert any(r["status"] == "paid" and r["invoice_id"] in issued_on_the_first for r in appended)
+    closed_from_before = [
+        r
+        for back in range(30)
+        for r in rows(tmp_path / "support" / str(SMALL.end_date - timedelta(days=back)), "tickets")
+        if r["closed_at"] and r["opened_at"] < first_appended.isoformat()
+    ]
+    assert closed_from_before
 
 
 def test_days_appended_after_the_window_continue_the_same_customers(small, tmp_path):
@@ -205,3 +233,34 @@ def test_accounts_have_several_active_buying_centers(config, tmp_path):
     }
     assert in_files == active_children
     assert max(len(children) for children in active_children.values()) >= 2, active_children
+
+
+def test_the_command_line_appends_a_day_and_refuses_what_would_not_continue_the_history(
+    tmp_path,
+):
+    env, landing = dict(os.environ), str(tmp_path)
+    window = ["--scale-factor", "0.01", "--days", "10", "--end-date", "2026-11-20"]
+    generated = cli(env, "generate", *window, "--landing", landing)
+    assert generated.returncode == 0, generated.stderr
+    appended = cli(env, "generate", "--append-day", "2026-11-21", "--landing", landing)
+    assert appended.returncode == 0, appended.stderr
+    assert re.fullmatch(
+        r"wrote [\d,]+ rows for 10 customers, 2026-11-21 to 2026-11-21 \(\d+ spoiled\) under "
+        + re.escape(landing)
+        + "\n",
+        appended.stdout,
+    )
+
+    with_a_seed = cli(env, "generate", "--append-day", "2026-11-22", "--seed", "3")
+    assert with_a_seed.returncode == 2
+    assert "cannot be combined with --seed" in with_a_seed.stderr
+    not_a_day = cli(env, "generate", "--append-day", "22/11/2026", "--landing", landing)
+    assert not_a_day.returncode == 2
+    assert "Invalid value for '--append-day'" in not_a_day.stderr
+    a_gap = cli(env, "generate", "--append-day", "2026-11-23", "--landing", landing)
+    assert (a_gap.returncode, a_gap.stderr) == (
+        1,
+        f"error: cannot append 2026-11-23: {landing} holds generated days through 2026-11-21, "
+        "so the next day is 2026-11-22\n",
+    )
+    assert not (tmp_path / "usage" / "2026-11-23").exists()

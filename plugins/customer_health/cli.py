@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -69,19 +69,29 @@ def reported_failures() -> Iterator[None]:
         _fail(RuntimeError(f"the warehouse did not answer: {reason}"))
 
 
+def date_option(text: str) -> typer.models.OptionInfo:
+    """A day on the command line: a malformed one is a usage error naming the option."""
+    return typer.Option(formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help=text)
+
+
+# The options that define a generated world; --append-day reads them from the landing area.
+WORLD_OPTIONS = ("scale_factor", "days", "end_date", "seed", "bad_row_rate", "gzip")
+
+
 @app.command()
 def generate(
+    ctx: typer.Context,
     scale_factor: Annotated[float, typer.Option(help="1.0 = 1,000 customers")] = 0.05,
     days: Annotated[int, typer.Option(help="days of history")] = 365,
-    end_date: Annotated[str | None, typer.Option(help="last day (default: yesterday)")] = None,
+    end_date: Annotated[datetime | None, date_option("last day (default: yesterday)")] = None,
     seed: Annotated[int, typer.Option()] = 42,
     bad_row_rate: Annotated[float, typer.Option(help="share of usage rows to spoil")] = 0.0005,
     gzip: Annotated[bool, typer.Option(help="write .csv.gz files")] = False,
     append_day: Annotated[
-        str | None,
-        typer.Option(
-            help="write only this day, the next of the history already generated into the "
-            "landing area (its options are kept there; the others are ignored)"
+        datetime | None,
+        date_option(
+            "write only this day, the next of the history already generated into the "
+            "landing area, with the options kept there"
         ),
     ] = None,
     landing: Annotated[Path | None, typer.Option(help="default: LANDING_PATH")] = None,
@@ -92,11 +102,24 @@ def generate(
 
     settings = load_settings()
     target = landing or Path(settings.landing_path)
+    if append_day:
+        # Compared by name: typer vendors its own copy of click's ParameterSource.
+        given = [
+            "--" + name.replace("_", "-")
+            for name in WORLD_OPTIONS
+            if ctx.get_parameter_source(name).name != "DEFAULT"
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"cannot be combined with {', '.join(given)}: it continues the history in the "
+                "landing area with the options it was generated with",
+                param_hint="--append-day",
+            )
     with reported_failures():
         if append_day:
-            summary = generator.append_day(target, date.fromisoformat(append_day))
+            summary = generator.append_day(target, append_day.date())
         else:
-            last = date.fromisoformat(end_date) if end_date else date.today() - timedelta(days=1)
+            last = end_date.date() if end_date else date.today() - timedelta(days=1)
             config = generator.GeneratorConfig(
                 scale_factor=scale_factor,
                 days=days,

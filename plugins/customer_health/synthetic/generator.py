@@ -5,15 +5,18 @@ customers who expand, contract and churn, with churn preceded by falling usage, 
 and more urgent tickets.
 
 The generator writes one day at a time, so a nightly demo or benchmark can add the next day
-without rewriting history, and memory holds one day's rows, not the data set. That needs
-every day's files to be a function of (seed, scale factor, planned window, day) alone:
+without rewriting history, and memory holds every customer's plan and one day's rows, not
+the data set. That needs every day's files to be a function of (seed, scale factor, planned
+window, day) alone:
 
 - each customer's plan (who it is, what it buys, when it expands, contracts or churns) is
   drawn once from its own stream, keyed by the seed and its number; the account structure
   (which customers are buying centers of which parent account) from one more;
 - what a customer does on a day (a ticket, its users' events) is drawn from a stream keyed
   by the seed, its number and the day's number; invoices and surveys from their own such
-  streams, and the spoiled rows of a day's events file from one keyed by the day alone.
+  streams, and the spoiled rows of a day's events file from one keyed by the day alone;
+- what lands on a day but was decided earlier (a ticket closing, an invoice paid) is drawn
+  again from the stream of the day that decided it.
 
 So writing days 1–365 at once, or days 1–360 and then one day per night, gives the same
 bytes. Life events (new customers, expansions, contractions, churn) are planned within the
@@ -61,16 +64,22 @@ CSM_TEAM = ("csm-01", "csm-02", "csm-03", "csm-04")
 # share of all customers are buying centers of one of them.
 CUSTOMERS_PER_PARENT_ACCOUNT = 10
 BUYING_CENTER_SHARE = 0.3
-# With the seed, these name the random streams that are not a customer's day: the account
-# structure, a customer's invoices and surveys on a day, and a day's spoiled rows.
-ACCOUNT_STREAM = 0xACC
-INVOICE_STREAM = 0x1A
-SURVEY_STREAM = 0x5A
-SPOILING_STREAM = 999_999
-# A ticket is closed one to TICKET_MAX_OPEN_DAYS days after it opened; an invoice is paid
-# within a month of its issue.
+# Every random stream is keyed [seed, purpose, ...] with its own purpose in second place:
+# numpy pads a shorter key with zeros, so [seed, n] and [seed, n, 0] would be one stream.
+PLAN_STREAM = 1  # [seed, PLAN_STREAM, customer]: who a customer is and what it buys
+ACCOUNT_STREAM = 2  # [seed, ACCOUNT_STREAM]: which customers are buying centers of whom
+DAY_STREAM = 3  # [seed, DAY_STREAM, customer, day]: its ticket, then its users' events
+INVOICE_STREAM = 4  # [seed, INVOICE_STREAM, customer, day]: whether and when it pays
+SURVEY_STREAM = 5  # [seed, SURVEY_STREAM, customer, day]: its survey responses
+SPOILING_STREAM = 6  # [seed, SPOILING_STREAM, day]: the day's spoiled events
+# A ticket is closed one to TICKET_MAX_OPEN_DAYS days after it opened.
 TICKET_MAX_OPEN_DAYS = 11
+# An invoice issued on the 1st is paid PAID_AFTER_DAYS later (the upper bound excluded): at
+# the latest on the 28th, so a payment always falls in the month of its invoice.
+PAID_AFTER_DAYS = (2, 28)
 SURVEY_INTERVAL_DAYS = 90
+# Customer success checks in on an account going quiet about six weeks before it leaves.
+CHECK_IN_DAYS_BEFORE_CHURN = 45
 # The landing area's own record of what was generated into it (hidden: the loader ignores
 # names starting with a dot), so that ``append_day`` continues the same world.
 MANIFEST = ".generator.json"
@@ -238,24 +247,25 @@ class _CustomerSimulation:
     def __init__(self, index: int, config: GeneratorConfig) -> None:
         self.index = index
         self.config = config
-        self.rng = np.random.default_rng([config.seed, index])
+        self.rng = np.random.default_rng([config.seed, PLAN_STREAM, index])
         self.item_seq = 0
         self.customer = self.build_customer()
         # Filled by plan(), once plan_accounts has placed the customer in an account.
         self.adoption_factor = 1.0
         self.survey_offset = 0
         self.billing: dict[date, list[tuple[str, dict[str, object]]]] = defaultdict(list)
-        # Tickets that may still close (by day opened), and this month's invoice (by month).
+        # The tickets of the last days, which may still close (by day opened), and this
+        # month's invoice with its payment day: drawn once, not once per day.
         self._tickets: dict[date, Ticket | None] = {}
-        self._invoices: dict[date, tuple[dict[str, object], date | None] | None] = {}
+        self._invoice: tuple[date, tuple[dict[str, object], date | None] | None] | None = None
 
     def _new_item_id(self) -> str:
         self.item_seq += 1
         return f"SI-{self.index:05d}-{self.item_seq:03d}"
 
-    def _stream(self, day: date, *purpose: int) -> np.random.Generator:
+    def _stream(self, purpose: int, day: date) -> np.random.Generator:
         return np.random.default_rng(
-            [self.config.seed, self.index, self.config.day_number(day), *purpose]
+            [self.config.seed, purpose, self.index, self.config.day_number(day)]
         )
 
     def build_customer(self) -> Customer:
@@ -281,11 +291,6 @@ class _CustomerSimulation:
             else:
                 kind = "contracting"
         employees = int(np.clip(rng.lognormal(5.0, 1.3), 5, 25_000))
-        # Parents are planned by plan_accounts from a stream of their own. Customers after
-        # the tenth used to draw a parent here (a 5 % coin, then a number on heads); the
-        # draws stay so that every attribute drawn after them keeps its value.
-        if self.index > 10 and rng.random() < 0.05:
-            rng.integers(1, self.index)
         first, second = rng.choice(len(NAME_PARTS[0])), rng.choice(len(NAME_PARTS[1]))
         return Customer(
             customer_id=customer_id,
@@ -395,36 +400,38 @@ class _CustomerSimulation:
 
     def add_day(self, day: date, files: DayFiles) -> None:
         """Everything this customer's files say on ``day``."""
-        customer = self.customer
         for entity, row in self.billing.get(day, ()):
             files.add(entity, row)
-        self.add_invoices(day, files)
-        alive = customer.created <= day and (customer.churn_day is None or day < customer.churn_day)
-        if alive and self.survey_day(day):
-            self.add_survey(day, files)
+        self.add_invoice(day, files)
         for opened in range(1, TICKET_MAX_OPEN_DAYS + 1):
             ticket = self.ticket_opened(day - timedelta(days=opened))
             if ticket is not None and ticket.closed == day:
                 files.add("tickets", self.ticket_row(ticket, closed=True))
-        active_items = [it for it in customer.items if it.active_on(day)]
-        if not alive and not active_items:
+        self._tickets.pop(day - timedelta(days=TICKET_MAX_OPEN_DAYS), None)
+        if not self.alive(day):
             return
-        rng = self._stream(day)
-        ticket = self.draw_ticket(rng, day) if alive else None
-        self._tickets[day] = ticket
-        self._tickets.pop(day - timedelta(days=TICKET_MAX_OPEN_DAYS + 1), None)
+        if self.survey_day(day):
+            self.add_survey(day, files)
+        rng = self._stream(DAY_STREAM, day)
+        ticket = self._tickets[day] = self.draw_ticket(rng, day)
         if ticket is not None:
             files.add("tickets", self.ticket_row(ticket, closed=False))
-        if customer.created <= day:
-            self.add_usage(rng, day, active_items, files)
+        self.add_usage(rng, day, files)
+
+    def alive(self, day: date) -> bool:
+        """From its creation to its churn: every item starts on the first day and, for a
+        churning customer, all end on the last, so it has active items exactly then."""
+        customer = self.customer
+        return customer.created <= day and (customer.churn_day is None or day < customer.churn_day)
 
     def survey_day(self, day: date) -> bool:
-        """Surveys go out every SURVEY_INTERVAL_DAYS; customer success also checks in on an
-        account going quiet, six weeks before it leaves."""
+        """Surveys go out every SURVEY_INTERVAL_DAYS, and to an account going quiet."""
         if self.config.day_number(day) % SURVEY_INTERVAL_DAYS == self.survey_offset:
             return True
         churn_day = self.customer.churn_day
-        return churn_day is not None and day == churn_day - timedelta(days=45)
+        return churn_day is not None and day == churn_day - timedelta(
+            days=CHECK_IN_DAYS_BEFORE_CHURN
+        )
 
     def adoption(self, day: date) -> float:
         """Share of licensed seats that are real users; it falls ahead of churn, and a
@@ -444,9 +451,8 @@ class _CustomerSimulation:
         weekday = 0.15 if day.weekday() >= 5 else 0.6
         return weekday * (0.8 if day.month in (8, 12) else 1.0)
 
-    def add_usage(
-        self, rng: np.random.Generator, day: date, active_items: list[Item], files: DayFiles
-    ) -> None:
+    def add_usage(self, rng: np.random.Generator, day: date, files: DayFiles) -> None:
+        active_items = [it for it in self.customer.items if it.active_on(day)]
         seats = max((it.quantity for it in active_items if it.product.unit == "seat"), default=0)
         if seats == 0:
             return
@@ -493,7 +499,7 @@ class _CustomerSimulation:
         return base
 
     def add_survey(self, day: date, files: DayFiles) -> None:
-        rng = self._stream(day, SURVEY_STREAM)
+        rng = self._stream(SURVEY_STREAM, day)
         customer_id = self.customer.customer_id
         day_number = self.config.day_number(day)
         for seq in range(1, int(rng.poisson(1.5)) + 2):
@@ -520,12 +526,9 @@ class _CustomerSimulation:
         again from the day's stream when this run did not write that day."""
         if day in self._tickets:
             return self._tickets[day]
-        customer = self.customer
-        if day < self.config.start_date or day < customer.created:
+        if day < self.config.start_date or not self.alive(day):
             return None
-        if customer.churn_day is not None and day >= customer.churn_day:
-            return None
-        return self.draw_ticket(self._stream(day), day)
+        return self.draw_ticket(self._stream(DAY_STREAM, day), day)
 
     def draw_ticket(self, rng: np.random.Generator, day: date) -> Ticket | None:
         """The first draws of a customer's day: whether a ticket opens, and what it is."""
@@ -554,14 +557,13 @@ class _CustomerSimulation:
             "csat": ticket.csat if closed else "",
         }
 
-    def add_invoices(self, day: date, files: DayFiles) -> None:
-        """A monthly invoice on the first of the month, and its payment 2 to 27 days later,
-        so within the same month (or never: half of a troubled customer's invoices stay
-        open). Only this month's invoice can land on ``day``: it is drawn once a month."""
+    def add_invoice(self, day: date, files: DayFiles) -> None:
+        """A monthly invoice on the 1st, and its payment later that month (or never: half
+        of a troubled customer's invoices stay open)."""
         month = day.replace(day=1)
-        if month not in self._invoices:
-            self._invoices = {month: self.invoice(month)}
-        invoice = self._invoices[month]
+        if self._invoice is None or self._invoice[0] != month:
+            self._invoice = (month, self.invoice(month))
+        invoice = self._invoice[1]
         if invoice is None:
             return
         row, paid = invoice
@@ -592,10 +594,10 @@ class _CustomerSimulation:
             "currency": active[0].currency,
             "status": "open",
         }
-        rng = self._stream(month, INVOICE_STREAM)
+        rng = self._stream(INVOICE_STREAM, month)
         if self.troubled(month) and rng.random() < 0.5:
             return row, None
-        return row, month + timedelta(days=int(rng.integers(2, 28)))
+        return row, month + timedelta(days=int(rng.integers(*PAID_AFTER_DAYS)))
 
 
 def plan_accounts(customers: Sequence[Customer], seed: int) -> None:
@@ -703,15 +705,23 @@ def _write_days(
         spoiled += _spoil(files, config)
         files.write(landing, ENTITIES, config.gzip)
         rows += files.row_count()
+    _write_manifest(landing, config, last)
+    customers = tuple(sim.customer for sim in sims)
+    return GenerationSummary(len(sims), rows, spoiled, first, last, customers)
+
+
+def _write_manifest(landing: Path, config: GeneratorConfig, written_through: date) -> None:
+    """Written after the day's files, and renamed into place: an append cut short leaves
+    the previous manifest, and running it again rewrites the same files."""
     landing.mkdir(parents=True, exist_ok=True)
     manifest = {
         **asdict(config),
         "end_date": config.end_date.isoformat(),
-        "written_through": last.isoformat(),
+        "written_through": written_through.isoformat(),
     }
-    (landing / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    customers = tuple(sim.customer for sim in sims)
-    return GenerationSummary(len(sims), rows, spoiled, first, last, customers)
+    partial = landing / f"{MANIFEST}.part"
+    partial.write_text(json.dumps(manifest, indent=2) + "\n")
+    partial.replace(landing / MANIFEST)
 
 
 def generate(
@@ -733,15 +743,22 @@ def append_day(landing: Path, day: date) -> GenerationSummary:
     path = landing / MANIFEST
     try:
         manifest = json.loads(path.read_text())
+        written_through = date.fromisoformat(manifest.pop("written_through"))
+        config = GeneratorConfig(
+            **{**manifest, "end_date": date.fromisoformat(manifest["end_date"])}
+        )
     except FileNotFoundError:
         raise GenerationError(
             f"{path} not found: generate a history before appending days"
         ) from None
-    written_through = date.fromisoformat(manifest.pop("written_through"))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise GenerationError(
+            f"{path} is not what generate writes ({type(error).__name__}: {error}): "
+            "generate the history again"
+        ) from None
     if day != written_through + timedelta(days=1):
         raise GenerationError(
             f"cannot append {day}: {landing} holds generated days through {written_through}, "
             f"so the next day is {written_through + timedelta(days=1)}"
         )
-    config = GeneratorConfig(**{**manifest, "end_date": date.fromisoformat(manifest["end_date"])})
     return _write_days(landing, config, day, day)
