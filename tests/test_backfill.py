@@ -54,7 +54,7 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
     rebuild = dbt(
         "run",
         "--select",
-        "int_usage_daily int_customer_health_daily",
+        "int_usage_daily int_customer_health_daily int_customer_health_scored",
         "--full-refresh",
         "--vars",
         json.dumps(dbt_vars(LAST)),
@@ -66,9 +66,33 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
         assert set(incremental) == {
             "int_usage_daily",
             "int_customer_health_daily",
+            "int_customer_health_scored",
             "int_expansion_opportunities_history",
         }
         assert table_checksums(conn, "core") == incremental
+
+    # New weights (as `dbt seed` would load them) rescore every day, not only the window.
+    with psycopg.connect(replayed_url) as conn:
+        conn.execute(
+            "update reference.health_score_weights set weight = weight"
+            " + case component when 'usage_depth' then 0.05 else -0.05 end"
+            " where component in ('usage_depth', 'usage_trend')"
+        )
+    scored = {}
+    for run in ("incremental", "full"):
+        rebuild = dbt(
+            "run",
+            "--select",
+            "int_customer_health_scored",
+            *(["--full-refresh"] if run == "full" else []),
+            "--vars",
+            json.dumps(dbt_vars(LAST)),
+            env={**os.environ, **dbt_environment(replayed_url, "full_refresh_check")},
+        )
+        assert rebuild.returncode == 0, rebuild.stdout[-3000:]
+        with psycopg.connect(replayed_url) as conn:
+            scored[run] = table_checksums(conn, "core")["int_customer_health_scored"]
+    assert scored["incremental"] == scored["full"] != incremental["int_customer_health_scored"]
 
     # Night 2's usage export is corrected after the fact: its last 25 events were bogus.
     events = landing / "usage" / SECOND.isoformat() / "events.csv"

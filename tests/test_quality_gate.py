@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from customer_health.errors import QualityGateError
-from customer_health.pipeline import validate_marts, validate_raw
+from customer_health.errors import DbtError, QualityGateError
+from customer_health.pipeline import check_full_history, validate_marts, validate_raw
 from customer_health.quality.gates import latest_report, run_project_dir
 from customer_health.settings import load_settings
-from tests.helpers import table_checksums
+from customer_health.transform.dbt import manifest_path, run_dbt
+from tests.helpers import NIGHT, table_checksums
 
 
 def declared_expectations(checkpoint: str) -> int:
@@ -81,6 +82,66 @@ def test_the_nightly_raw_gate_checks_what_arrived_since_the_last_publish(
             "update raw.events set quantity = %s where _source_file = %s and _line = %s",
             [quantity, source_file, line],
         )
+
+
+def names_of(results) -> set[str]:
+    return {unique_id.split(".")[2] for unique_id in results}
+
+
+def test_the_full_check_tests_every_row_a_night_scopes_out(settings, url, conn, published_night):
+    """A duplicate on a day no night rebuilds any more escapes the night's scoped test and
+    fails the full check, which also runs the key tests of stg_usage__events a night leaves
+    out (the view dedupes the whole history)."""
+    old_day = conn.execute("select min(usage_date) from core.int_usage_daily").fetchone()[0]
+    duplicate = conn.execute(
+        "insert into core.int_usage_daily select * from core.int_usage_daily"
+        " where usage_date = %s limit 1 returning ctid",
+        [old_day],
+    ).fetchone()[0]
+    try:
+        night = run_dbt(
+            settings,
+            url,
+            ["test", "--select", "int_usage_daily", "stg_usage__events"],
+            NIGHT,
+            settings.publish_schema,
+        )
+        assert names_of(r.unique_id for r in night) == {
+            "not_null_int_usage_daily_usage_date",
+            "unique_combination_int_usage_daily_customer_id__product_id__usage_date__usage_date",
+        }
+        with pytest.raises(DbtError) as failed:
+            check_full_history(settings)
+        assert "unique_combination_int_usage_daily" in str(failed.value)
+    finally:
+        conn.execute("delete from core.int_usage_daily where ctid = %s", [duplicate])
+
+    full = check_full_history(settings)
+    layers = {"staging", "intermediate"}
+    manifest = json.loads(manifest_path(settings).read_text())
+    nodes = manifest["nodes"]
+    # A night's manifest has these tests disabled (they read every row ever loaded).
+    full_history_only = {
+        "unique_stg_usage__events_event_id",
+        "not_null_stg_usage__events_event_id",
+        "source_not_null_nps_responses_response_id",
+        "source_not_null_usage_events_event_id",
+    }
+    assert {v[0]["name"] for v in manifest["disabled"].values()} == full_history_only
+
+    def in_layers(unique_id: str) -> bool:
+        return unique_id.startswith("source.") or (
+            unique_id in nodes and nodes[unique_id]["fqn"][1] in layers
+        )
+
+    every_row_tests = {
+        node["name"]
+        for node in nodes.values()
+        if node["resource_type"] == "test"
+        and all(in_layers(parent) for parent in node["depends_on"]["nodes"])
+    }
+    assert full["as_of_date"] == NIGHT.isoformat()
+    assert names_of(full["tests"]) == every_row_tests | full_history_only
 
 
 def test_mart_gate_names_the_failing_expectation(conn, published_night):

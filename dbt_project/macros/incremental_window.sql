@@ -1,28 +1,46 @@
 {#- The first day an incremental model rebuilds tonight: the late-data lookback before the
     night, or the day after the model's newest row when nights were skipped, or the
     `reprocess_from` var when the pipeline loaded files for older dates — whichever is
-    earliest. None on a full build, so the model rebuilds its whole history. -#}
-{% macro incremental_window_start(date_column) -%}
+    earliest. With `fingerprint` (SQL for a value the rows were computed from, kept in their
+    `scoring_fingerprint` column), its oldest day when any row's fingerprint differs, so
+    every row is computed again. None on a full build, so the model rebuilds its whole
+    history. -#}
+{% macro incremental_window_start(date_column, fingerprint=none) -%}
     {%- if not execute or not is_incremental() -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set earliest_candidates = [
-        "max(" ~ date_column ~ ") + 1",
-        as_of_date() ~ " - " ~ var("late_data_lookback_days"),
-    ] -%}
-    {%- if var("reprocess_from", none) -%}
-        {%- do earliest_candidates.append(date_literal(var("reprocess_from"))) -%}
-    {%- endif -%}
+    {%- set window_start -%}
+        least(max({{ date_column }}) + 1, {{ late_data_window_start() }})
+    {%- endset -%}
     {%- set query -%}
-        select least({{ earliest_candidates | join(", ") }}) from {{ this }}
+        select
+        {%- if fingerprint is none %} {{ window_start }}
+        {%- else %}
+            case
+                when bool_or(scoring_fingerprint is distinct from {{ fingerprint }})
+                    then min({{ date_column }})
+                else {{ window_start }}
+            end
+        {%- endif %}
+        from {{ this }}
     {%- endset -%}
     {{ return(run_query(query).columns[0].values()[0]) }}
 {%- endmacro %}
 
+{#- The first day every night rebuilds, as SQL: the late-data lookback before the night, or
+    the `reprocess_from` var when the pipeline loaded files for older dates. -#}
+{% macro late_data_window_start() -%}
+    {%- set candidates = [as_of_date() ~ " - " ~ var("late_data_lookback_days")] -%}
+    {%- if var("reprocess_from", none) -%}
+        {%- do candidates.append(date_literal(var("reprocess_from"))) -%}
+    {%- endif -%}
+    least({{ candidates | join(", ") }})
+{%- endmacro %}
+
 {#- Pre-hook of the incremental models: remove the window about to be rebuilt, in the same
     transaction as the insert, so a rerun of a night replaces its rows instead of adding. -#}
-{% macro delete_incremental_window(date_column) -%}
-    {%- set window_start = incremental_window_start(date_column) -%}
+{% macro delete_incremental_window(date_column, fingerprint=none) -%}
+    {%- set window_start = incremental_window_start(date_column, fingerprint) -%}
     {%- if window_start is not none -%}
         delete from {{ this }}
         where {{ date_column }} between date '{{ window_start }}' and {{ as_of_date() }}

@@ -189,14 +189,19 @@ def backfill(
 def validate(
     full: Annotated[
         bool,
-        typer.Option("--full", help="every file in raw, not only those since the last publish"),
+        typer.Option(
+            "--full",
+            help="every file in raw, not only those since the last publish, and the dbt tests "
+            "a night scopes to its window over every row",
+        ),
     ] = False,
 ) -> None:
     """Run the raw quality gate now (a night runs it over the files loaded since the last
-    publish; --full checks every file, e.g. weekly). Exits 1 naming what failed."""
+    publish; --full checks every file and every row of staging and intermediate, e.g.
+    weekly). Exits 1 naming what failed."""
     from datetime import UTC, datetime
 
-    from customer_health.pipeline import validate_raw
+    from customer_health.pipeline import check_full_history, validate_raw
 
     settings = load_settings()
     run_id = f"validate{'-full' if full else ''}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
@@ -206,6 +211,17 @@ def validate(
         f"raw gate passed: {result['expectations']} expectations over {result['files_checked']:,}"
         f" file(s) in {result['seconds']} s\nquality report: {result['quality_report']}"
     )
+    if not full:
+        return
+    with reported_failures():
+        history = check_full_history(settings)
+    if history["as_of_date"] is None:
+        typer.echo("dbt tests over the whole history: no night published yet, nothing to test")
+    else:
+        typer.echo(
+            f"dbt tests over the whole history passed: {len(history['tests'])} tests as of "
+            f"{history['as_of_date']} in {history['seconds']} s"
+        )
 
 
 @app.command()

@@ -201,6 +201,34 @@ def validate_raw(settings: Settings, run_id: str, *, full: bool = False) -> dict
         return {**_gate(settings, RAW_CHECKPOINT, schema, run_id), "files_checked": files}
 
 
+def check_full_history(settings: Settings) -> dict:
+    """The dbt tests a night leaves out or scopes to the days it rebuilt (see
+    ``dbt_vars``), over every row of staging, intermediate and the sources, as of the last
+    published night: the weekly complement of the nights' checks (`validate --full`)."""
+    clock = time.monotonic()
+    with connect(settings) as conn:
+        as_of = conn.execute(
+            "select max(logical_date) from ops.publish_log where action = 'publish'"
+        ).fetchone()[0]
+    if as_of is None:
+        return {"as_of_date": None, "tests": [], "seconds": 0.0}
+    results = run_dbt(
+        settings,
+        warehouse_url(settings),
+        # cautious: a test that also reads a mart (absent outside a build) is left out.
+        ["test", "--select", "staging", "intermediate", "source:*"]
+        + ["--indirect-selection", "cautious", "--exclude", "test_type:unit"],
+        as_of,
+        settings.publish_schema,
+        full_history=True,
+    )
+    return {
+        "as_of_date": as_of.isoformat(),
+        "tests": sorted(result.unique_id for result in results),
+        "seconds": round(time.monotonic() - clock, 1),
+    }
+
+
 def prepare_build(settings: Settings, logical_date: date, run_id: str) -> dict:
     """A clean schema of the run's own for the marts, and how far back incremental models
     must rebuild: the oldest landing date of any file loaded since the last publish — by

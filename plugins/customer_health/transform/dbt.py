@@ -48,10 +48,16 @@ def dbt_environment(url: str, build_schema: str) -> dict[str, str]:
     }
 
 
-def dbt_vars(as_of: date, reprocess_from: date | None = None) -> dict[str, str]:
-    variables = {"as_of_date": as_of.isoformat()}
+def dbt_vars(
+    as_of: date, reprocess_from: date | None = None, *, full_history: bool = False
+) -> dict[str, str | bool]:
+    """``full_history`` turns on the tests a night leaves out or scopes to its window
+    (`unique_combination`'s rebuilt_column, stg_usage__events' key tests)."""
+    variables: dict[str, str | bool] = {"as_of_date": as_of.isoformat()}
     if reprocess_from is not None:
         variables["reprocess_from"] = reprocess_from.isoformat()
+    if full_history:
+        variables["full_history"] = True
     return variables
 
 
@@ -62,6 +68,8 @@ def run_dbt(
     as_of: date,
     build_schema: str,
     reprocess_from: date | None = None,
+    *,
+    full_history: bool = False,
 ) -> list[DbtNodeResult]:
     """Run one dbt command in-process; raise DbtError naming every failed node.
 
@@ -86,7 +94,7 @@ def run_dbt(
             "--target-path",
             target,
             "--vars",
-            json.dumps(dbt_vars(as_of, reprocess_from)),
+            json.dumps(dbt_vars(as_of, reprocess_from, full_history=full_history)),
             "--no-use-colors",
         ]
         log.info("running dbt", args=" ".join(args))

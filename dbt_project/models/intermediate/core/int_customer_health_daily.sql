@@ -1,6 +1,6 @@
 -- One row per customer and day with an active subscription item: the measures behind each
 -- health component and the component scores 0–100. A component without data is NULL
--- here; fct_customer_health_daily fills the seed's neutral value and raises a flag. Weights
+-- here; int_customer_health_scored fills the seed's neutral value and raises a flag. Weights
 -- and bands are applied there too, so changing the seeds rescores the whole history
 -- without rebuilding this table. Incremental in `core`, rebuilding only tonight's window.
 {{ config(

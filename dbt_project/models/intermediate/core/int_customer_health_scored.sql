@@ -1,11 +1,24 @@
 -- One row per customer and day with an active subscription, up to the night being built:
 -- the weighted health score, its band, the band the day before, the change over 7 and 30
 -- days and the two components whose weighted points moved most over 30 days (the "why").
--- The measures come from the incremental core.int_customer_health_daily; neutral values,
--- weights and bands are applied here so the seeds always rescore the whole history.
+-- Neutral values, weights and bands (seeds) are applied to int_customer_health_daily's
+-- measures. Incremental in `core`: a night scores only its window, reading the 30 days
+-- before it for the comparisons, so it costs the night, not the history. Every row keeps
+-- the fingerprint of the seeds it was scored with; when they change, the next build
+-- rescores the whole history. fct_customer_health_daily publishes it.
+{{ config(
+    materialized='incremental',
+    schema='core',
+    incremental_strategy='append',
+    pre_hook="{{ delete_incremental_window('health_date', health_scoring_fingerprint()) }}",
+    indexes=[{'columns': ['health_date']}],
+) }}
+{%- set window_start = incremental_window_start('health_date', health_scoring_fingerprint()) %}
+{%- set first_day = "date '-infinity'" if window_start is none else "date '" ~ window_start ~ "'" %}
+
 with health_daily as (
     select * from {{ ref('int_customer_health_daily') }}
-    where health_date <= {{ as_of_date() }}
+    where health_date between {{ first_day }} - 30 and {{ as_of_date() }}
 ),
 
 component_weights as (
@@ -178,7 +191,8 @@ select
     filled.open_urgent_tickets::bigint as open_urgent_tickets,
     filled.open_other_tickets::bigint as open_other_tickets,
     round(filled.csat_90d, 2)::numeric as csat_90d_score,
-    filled.overdue_invoices::bigint as overdue_invoices
+    filled.overdue_invoices::bigint as overdue_invoices,
+    {{ health_scoring_fingerprint() }} as scoring_fingerprint
 from filled
 inner join banded
     on filled.customer_id = banded.customer_id and filled.health_date = banded.health_date
@@ -192,3 +206,4 @@ left join banded as month_ago
     on filled.customer_id = month_ago.customer_id and month_ago.health_date = filled.health_date - 30
 left join top_moves
     on filled.customer_id = top_moves.customer_id and filled.health_date = top_moves.health_date
+where filled.health_date >= {{ first_day }}
