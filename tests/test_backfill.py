@@ -20,6 +20,20 @@ SECOND = FIRST + timedelta(days=1)
 DATA = GeneratorConfig(scale_factor=0.01, days=90, end_date=LAST, seed=9)
 
 
+def run_models(url: str, models: str, *, full_refresh: bool = True) -> None:
+    """`dbt run` of the core models named, as of the last night, on that database."""
+    rebuild = dbt(
+        "run",
+        "--select",
+        models,
+        *(["--full-refresh"] if full_refresh else []),
+        "--vars",
+        json.dumps(dbt_vars(LAST)),
+        env={**os.environ, **dbt_environment(url, "full_refresh_check")},
+    )
+    assert rebuild.returncode == 0, rebuild.stdout[-3000:]
+
+
 def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_factory):
     landing = tmp_path_factory.mktemp("backfill-landing")
     generate(landing, DATA)
@@ -51,16 +65,7 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
         assert conn.execute(
             "select count(*) from core.int_customer_health_daily where health_date = %s", [LAST]
         ).fetchone()[0]
-    rebuild = dbt(
-        "run",
-        "--select",
-        "int_usage_daily int_customer_health_daily int_customer_health_scored",
-        "--full-refresh",
-        "--vars",
-        json.dumps(dbt_vars(LAST)),
-        env={**os.environ, **dbt_environment(replayed_url, "full_refresh_check")},
-    )
-    assert rebuild.returncode == 0, rebuild.stdout[-3000:]
+    run_models(replayed_url, "int_usage_daily int_customer_health_daily int_customer_health_scored")
     with psycopg.connect(replayed_url) as conn:
         # The opportunity history is a log of the nights published: never fully refreshed.
         assert set(incremental) == {
@@ -80,16 +85,7 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
         )
     scored = {}
     for run in ("incremental", "full"):
-        rebuild = dbt(
-            "run",
-            "--select",
-            "int_customer_health_scored",
-            *(["--full-refresh"] if run == "full" else []),
-            "--vars",
-            json.dumps(dbt_vars(LAST)),
-            env={**os.environ, **dbt_environment(replayed_url, "full_refresh_check")},
-        )
-        assert rebuild.returncode == 0, rebuild.stdout[-3000:]
+        run_models(replayed_url, "int_customer_health_scored", full_refresh=run == "full")
         with psycopg.connect(replayed_url) as conn:
             scored[run] = table_checksums(conn, "core")["int_customer_health_scored"]
     assert scored["incremental"] == scored["full"] != incremental["int_customer_health_scored"]
