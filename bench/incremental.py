@@ -30,7 +30,7 @@ from customer_health.warehouse.connection import drop_database, warehouse_url
 
 NIGHT = date(2026, 11, 26)
 HISTORIES = (90, 720)
-INCREMENTAL_MODELS = "int_usage_daily int_customer_health_daily"
+INCREMENTAL_MODELS = "int_usage_daily int_customer_health_daily int_customer_health_scored"
 STAGES = ("ingest", "validate_raw", "build", "validate_marts", "publish", "dbt_docs")
 
 

@@ -89,6 +89,16 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
         with psycopg.connect(replayed_url) as conn:
             scored[run] = table_checksums(conn, "core")["int_customer_health_scored"]
     assert scored["incremental"] == scored["full"] != incremental["int_customer_health_scored"]
+    # The seed's own weights back (rescored once more), so the rerun below scores a window.
+    with psycopg.connect(replayed_url) as conn:
+        conn.execute(
+            "update reference.health_score_weights set weight = weight"
+            " - case component when 'usage_depth' then 0.05 else -0.05 end"
+            " where component in ('usage_depth', 'usage_trend')"
+        )
+    run_models(replayed_url, "int_customer_health_scored", full_refresh=False)
+    with psycopg.connect(replayed_url) as conn:
+        assert table_checksums(conn, "core") == incremental
 
     # Night 2's usage export is corrected after the fact: its last 25 events were bogus.
     events = landing / "usage" / SECOND.isoformat() / "events.csv"

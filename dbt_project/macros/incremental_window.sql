@@ -2,8 +2,8 @@
     night, or the day after the model's newest row when nights were skipped, or the
     `reprocess_from` var when the pipeline loaded files for older dates — whichever is
     earliest. With `fingerprint` (SQL for a value the rows were computed from, kept in their
-    `scoring_fingerprint` column), its oldest day when any row's fingerprint differs, so
-    every row is computed again. None on a full build, so the model rebuilds its whole
+    `scoring_fingerprint` column), its oldest day when a row up to the night has another
+    fingerprint, so every row is computed again. None on a full build, so the model rebuilds its whole
     history. -#}
 {% macro incremental_window_start(date_column, fingerprint=none) -%}
     {%- if not execute or not is_incremental() -%}
@@ -18,7 +18,8 @@
         {%- else %}
             case
                 when bool_or(scoring_fingerprint is distinct from {{ fingerprint }})
-                    then min({{ date_column }})
+                    filter (where {{ date_column }} <= {{ as_of_date() }})
+                    then least(min({{ date_column }}), {{ late_data_window_start() }})
                 else {{ window_start }}
             end
         {%- endif %}

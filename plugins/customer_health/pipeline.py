@@ -202,9 +202,10 @@ def validate_raw(settings: Settings, run_id: str, *, full: bool = False) -> dict
 
 
 def check_full_history(settings: Settings) -> dict:
-    """The dbt tests a night leaves out or scopes to the days it rebuilt (see
-    ``dbt_vars``), over every row of staging, intermediate and the sources, as of the last
-    published night: the weekly complement of the nights' checks (`validate --full`)."""
+    """The dbt tests a night leaves out or scopes to its late-data window (see
+    ``dbt_vars``), over every row of staging, intermediate and the sources, as of the newest
+    night published (the views as the last build left them): the weekly complement of the
+    nights' checks (`validate --full`)."""
     clock = time.monotonic()
     with connect(settings) as conn:
         as_of = conn.execute(
@@ -215,7 +216,7 @@ def check_full_history(settings: Settings) -> dict:
     results = run_dbt(
         settings,
         warehouse_url(settings),
-        # cautious: a test that also reads a mart (absent outside a build) is left out.
+        # cautious: a test that also reads a mart is left out (it belongs to the build).
         ["test", "--select", "staging", "intermediate", "source:*"]
         + ["--indirect-selection", "cautious", "--exclude", "test_type:unit"],
         as_of,

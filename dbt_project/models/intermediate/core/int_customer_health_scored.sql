@@ -5,7 +5,9 @@
 -- measures. Incremental in `core`: a night scores only its window, reading the 30 days
 -- before it for the comparisons, so it costs the night, not the history. Every row keeps
 -- the fingerprint of the seeds it was scored with; when they change, the next build
--- rescores the whole history. fct_customer_health_daily publishes it.
+-- rescores the whole history. A change to this SQL does not: deploy it with
+-- `dbt run --full-refresh --select int_customer_health_scored`. fct_customer_health_daily
+-- publishes it.
 {{ config(
     materialized='incremental',
     schema='core',
