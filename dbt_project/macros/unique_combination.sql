@@ -6,11 +6,11 @@
     with the var `full_history: true` (`customer-health validate --full`) or
     --full-refresh, the test covers every row. -#}
 {% test unique_combination(model, columns, rebuilt_column=none) %}
+    {%- set scoped = rebuilt_column is not none
+        and not var('full_history', false) and not flags.FULL_REFRESH %}
     select {{ columns | join(', ') }}
     from {{ model }}
-    {%- if rebuilt_column is not none and not var('full_history', false) and not flags.FULL_REFRESH %}
-    where {{ rebuilt_column }} >= {{ late_data_window_start() }}
-    {%- endif %}
+    where {% if scoped %}{{ rebuilt_column }} >= {{ late_data_window_start() }}{% else %}true{% endif %}
     group by {{ columns | join(', ') }}
     having count(*) > 1
 {% endtest %}

@@ -106,17 +106,17 @@ banded as (
 score_history as (
     select
         banded.*,
-        lag(health_date) over customer_days as previous_health_date,
-        lag(health_band) over customer_days as previous_health_band,
-        lag(band_floor) over customer_days as previous_band_floor,
-        max(health_score) over (
+        lag(banded.health_date) over customer_days as previous_health_date,
+        lag(banded.health_band) over customer_days as previous_health_band,
+        lag(banded.band_floor) over customer_days as previous_band_floor,
+        max(banded.health_score) over (
             customer_days range between interval '7 days' preceding and interval '7 days' preceding
         ) as week_ago_score,
-        max(health_score) over (
+        max(banded.health_score) over (
             customer_days range between interval '30 days' preceding and interval '30 days' preceding
         ) as month_ago_score
     from banded
-    window customer_days as (partition by customer_id order by health_date)
+    window customer_days as (partition by banded.customer_id order by banded.health_date)
 ),
 
 weakest as (
