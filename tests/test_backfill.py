@@ -34,6 +34,18 @@ def run_models(url: str, models: str, *, full_refresh: bool = True) -> None:
     assert rebuild.returncode == 0, rebuild.stdout[-3000:]
 
 
+def shift_weight(url: str, points: str) -> None:
+    """Move ``points`` of weight from usage_trend to usage_depth (the sum stays 1), as
+    `dbt seed` would load an edited seed."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "update reference.health_score_weights set weight = weight"
+            " + case component when 'usage_depth' then %(p)s::numeric else -%(p)s::numeric end"
+            " where component in ('usage_depth', 'usage_trend')",
+            {"p": points},
+        )
+
+
 def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_factory):
     landing = tmp_path_factory.mktemp("backfill-landing")
     generate(landing, DATA)
@@ -76,13 +88,8 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
         }
         assert table_checksums(conn, "core") == incremental
 
-    # New weights (as `dbt seed` would load them) rescore every day, not only the window.
-    with psycopg.connect(replayed_url) as conn:
-        conn.execute(
-            "update reference.health_score_weights set weight = weight"
-            " + case component when 'usage_depth' then 0.05 else -0.05 end"
-            " where component in ('usage_depth', 'usage_trend')"
-        )
+    # New weights rescore every day, not only the window.
+    shift_weight(replayed_url, "0.05")
     scored = {}
     for run in ("incremental", "full"):
         run_models(replayed_url, "int_customer_health_scored", full_refresh=run == "full")
@@ -90,12 +97,7 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
             scored[run] = table_checksums(conn, "core")["int_customer_health_scored"]
     assert scored["incremental"] == scored["full"] != incremental["int_customer_health_scored"]
     # The seed's own weights back (rescored once more), so the rerun below scores a window.
-    with psycopg.connect(replayed_url) as conn:
-        conn.execute(
-            "update reference.health_score_weights set weight = weight"
-            " - case component when 'usage_depth' then 0.05 else -0.05 end"
-            " where component in ('usage_depth', 'usage_trend')"
-        )
+    shift_weight(replayed_url, "-0.05")
     run_models(replayed_url, "int_customer_health_scored", full_refresh=False)
     with psycopg.connect(replayed_url) as conn:
         assert table_checksums(conn, "core") == incremental

@@ -3,8 +3,8 @@
     `reprocess_from` var when the pipeline loaded files for older dates — whichever is
     earliest. With `fingerprint` (SQL for a value the rows were computed from, kept in their
     `scoring_fingerprint` column), its oldest day when a row up to the night has another
-    fingerprint, so every row is computed again. None on a full build, so the model rebuilds its whole
-    history. -#}
+    fingerprint, so every row is computed again. None on a full build, so the model
+    rebuilds its whole history. -#}
 {% macro incremental_window_start(date_column, fingerprint=none) -%}
     {%- if not execute or not is_incremental() -%}
         {{ return(none) }}
@@ -26,6 +26,12 @@
         from {{ this }}
     {%- endset -%}
     {{ return(run_query(query).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- incremental_window_start as a SQL date: '-infinity' on a full build. -#}
+{% macro incremental_first_day(date_column, fingerprint=none) -%}
+    {%- set window_start = incremental_window_start(date_column, fingerprint) -%}
+    {{ "date '-infinity'" if window_start is none else "date '" ~ window_start ~ "'" }}
 {%- endmacro %}
 
 {#- The first day every night rebuilds, as SQL: the late-data lookback before the night, or

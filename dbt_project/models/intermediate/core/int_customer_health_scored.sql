@@ -15,8 +15,7 @@
     pre_hook="{{ delete_incremental_window('health_date', health_scoring_fingerprint()) }}",
     indexes=[{'columns': ['health_date']}],
 ) }}
-{%- set window_start = incremental_window_start('health_date', health_scoring_fingerprint()) %}
-{%- set first_day = "date '-infinity'" if window_start is none else "date '" ~ window_start ~ "'" %}
+{%- set first_day = incremental_first_day('health_date', health_scoring_fingerprint()) %}
 
 with health_daily as (
     select * from {{ ref('int_customer_health_daily') }}

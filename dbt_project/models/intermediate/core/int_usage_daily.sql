@@ -12,8 +12,7 @@
     pre_hook="{{ delete_incremental_window('usage_date') }}",
     indexes=[{'columns': ['usage_date']}],
 ) }}
-{%- set window_start = incremental_window_start('usage_date') %}
-{%- set first_day = "date '-infinity'" if window_start is none else "date '" ~ window_start ~ "'" %}
+{%- set first_day = incremental_first_day('usage_date') %}
 
 with events as (
     {{ latest_version(
