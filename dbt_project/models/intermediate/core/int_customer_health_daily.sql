@@ -94,14 +94,35 @@ usage_windows as (
 -- Distinct 30-day active users without a 30-day self-join: each active day covers the 30
 -- days starting on it; a user's active days fewer than 31 days apart form one run of
 -- coverage, which adds 1 on its first day and removes it 30 days after its last.
-user_days as (
-    select distinct
+-- Not materialized: each of the two reads below keeps only its own days.
+user_unnested as not materialized (
+    select
         usage_daily.customer_id,
         active_users.user_id,
         usage_daily.usage_date
     from usage_daily
     cross join lateral unnest(usage_daily.active_user_ids) as active_users (user_id)
     where usage_daily.usage_date >= (select bounds.first_day from bounds) - 29
+),
+
+-- Of the 29 days before the first health day only a user's latest active day can still
+-- cover one, so the earlier ones are left out: a night sorts its window's user days, not a
+-- month of them (the counts are the same).
+user_days as (
+    select distinct
+        customer_id,
+        user_id,
+        usage_date
+    from user_unnested
+    where usage_date >= (select bounds.first_day from bounds)
+    union all
+    select
+        customer_id,
+        user_id,
+        max(usage_date) as usage_date
+    from user_unnested
+    where usage_date < (select bounds.first_day from bounds)
+    group by customer_id, user_id
 ),
 
 user_day_gaps as (
