@@ -144,12 +144,17 @@ def test_the_full_check_tests_every_row_a_night_scopes_out(settings, url, conn, 
     assert names_of(full["tests"]) == every_row_tests | full_history_only
 
 
+def copy_of_published(conn, build: str, tables) -> str:
+    """A build schema holding a copy of the published marts, for a gate to validate."""
+    conn.execute(f'drop schema if exists "{build}" cascade; create schema "{build}"')
+    for table in tables:
+        conn.execute(f'create table "{build}"."{table}" as select * from analytics."{table}"')
+    return build
+
+
 def test_mart_gate_names_the_failing_expectation(conn, published_night):
     published_before = table_checksums(conn)
-    build = "analytics_build_gate_test"
-    conn.execute(f'drop schema if exists "{build}" cascade; create schema "{build}"')
-    for table in published_before:
-        conn.execute(f'create table "{build}"."{table}" as select * from analytics."{table}"')
+    build = copy_of_published(conn, "analytics_build_gate_test", published_before)
     conn.execute(
         f'update "{build}".dim_customer_health set health_score = 150 '
         "where customer_id = (select min(customer_id) from analytics.dim_customer_health)"
@@ -161,6 +166,30 @@ def test_mart_gate_names_the_failing_expectation(conn, published_night):
     report = Path(message.rsplit("report: ", 1)[1])
     assert "150" in report.read_text()
     assert table_checksums(conn) == published_before
+    conn.execute(f'drop schema "{build}" cascade')
+
+
+def test_mart_gate_catches_a_daily_band_that_does_not_match_its_score(conn, published_night):
+    """The history's band check (a range join on the bands seed) flags the one row whose band
+    disagrees with its score, and nothing else. (An SQL expectation's failure gives its row
+    count: GX's SUMMARY results carry no rows for it.)"""
+    build = copy_of_published(conn, "analytics_build_band_test", table_checksums(conn))
+    changed = conn.execute(
+        f'update "{build}".fct_customer_health_daily set health_band = '
+        "case when health_band = 'green' then 'red' else 'green' end "
+        "where (customer_id, health_date) = (select customer_id, max(health_date) "
+        f'from "{build}".fct_customer_health_daily group by customer_id '
+        "order by customer_id limit 1)"
+    ).rowcount
+    assert changed == 1
+    with pytest.raises(QualityGateError) as failure:
+        validate_marts(load_settings(), build, "test-band-gate")
+    failed = [line.strip() for line in str(failure.value).splitlines()[1:-1]]
+    assert len(failed) == 1, failed
+    assert failed[0].startswith(
+        "fct_customer_health_daily: The band matches the score under the health_bands seed "
+        "1 unexpected"
+    )
     conn.execute(f'drop schema "{build}" cascade')
 
 
