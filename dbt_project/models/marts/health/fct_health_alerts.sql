@@ -5,7 +5,9 @@
 -- would otherwise alert every few days and teach people to ignore alerts. Derived from
 -- the daily history, so rerunning or backfilling a night reproduces the same rows; the
 -- alert sender keeps its own ledger to notify each once.
-with health_daily as (
+-- Not materialized: each read below keeps only the rows and columns it needs instead of a
+-- copy of the whole history.
+with health_daily as not materialized (
     select * from {{ ref('fct_customer_health_daily') }}
 ),
 
@@ -31,7 +33,9 @@ drops as (
     where health_daily.is_band_drop
 ),
 
--- Every day of the confirmation window must have a score, all below the band left.
+-- Every day of the confirmation window must have a score, all below the band left. The
+-- window's days are joined by date, not by a range: a range join pairs each drop with
+-- every day of its customer's history.
 confirmed_drops as (
     select
         drops.customer_id,
@@ -40,11 +44,12 @@ confirmed_drops as (
         max(health_daily.health_date) as alert_date
     from drops
     cross join alert_settings
+    cross join
+        lateral generate_series(0, alert_settings.confirm_days - 1) as window_days (day_offset)
     inner join health_daily
         on
             drops.customer_id = health_daily.customer_id
-            and health_daily.health_date
-            between drops.drop_date and drops.drop_date + alert_settings.confirm_days - 1
+            and health_daily.health_date = drops.drop_date + window_days.day_offset
     group by drops.customer_id, drops.drop_date, drops.from_band, alert_settings.confirm_days
     having
         count(*) = alert_settings.confirm_days
