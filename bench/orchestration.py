@@ -20,7 +20,6 @@ rerun of the same night. Not part of `make test`:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import subprocess
@@ -38,7 +37,7 @@ from customer_health.deployment.rest import AirflowApi
 from customer_health.pipeline import ingest, prepare_build
 from customer_health.settings import PROJECT_HOME, disable_telemetry, load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from customer_health.transform.dbt import dbt_environment, dbt_vars
+from customer_health.transform.dbt import dbt_environment, night_environment
 from customer_health.warehouse.connection import drop_database, warehouse_url
 
 NIGHT = date(2026, 11, 26)
@@ -56,14 +55,16 @@ def floor_seconds(settings, url: str) -> float:
         "build",
         "--exclude",
         "test_type:unit",
-        "--vars",
-        json.dumps(dbt_vars(NIGHT)),
         "--project-dir",
         project,
         "--profiles-dir",
         project,
     ]
-    env = {**os.environ, **dbt_environment(url, prepared["build_schema"])}
+    env = {
+        **os.environ,
+        **dbt_environment(url, prepared["build_schema"]),
+        **night_environment(NIGHT),
+    }
     clock = time.perf_counter()
     subprocess.run(command, env=env, check=True, capture_output=True)
     return time.perf_counter() - clock

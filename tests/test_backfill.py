@@ -5,14 +5,13 @@ Real CLI runs (`backfill` and `run`, the DAG's steps) in two databases of this m
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import date, timedelta
 
 import psycopg
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from customer_health.transform.dbt import dbt_environment, dbt_vars
+from customer_health.transform.dbt import dbt_environment, night_environment
 from tests.helpers import cli, dbt, fresh_database, table_checksums
 
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)
@@ -27,9 +26,7 @@ def run_models(url: str, models: str, *, full_refresh: bool = True) -> None:
         "--select",
         models,
         *(["--full-refresh"] if full_refresh else []),
-        "--vars",
-        json.dumps(dbt_vars(LAST)),
-        env={**os.environ, **dbt_environment(url, "full_refresh_check")},
+        env={**os.environ, **dbt_environment(url, "full_refresh_check"), **night_environment(LAST)},
     )
     assert rebuild.returncode == 0, rebuild.stdout[-3000:]
 

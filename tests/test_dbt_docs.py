@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
-from customer_health.pipeline import write_dbt_docs
+from customer_health.pipeline import DOCS_PARSE_CACHE, write_dbt_docs
 from customer_health.publish.swap import table_names
+from customer_health.transform.dbt import PARTIAL_PARSE_FILE
 from tests.helpers import NIGHT, cli
 
 SUMMARY_LINE = "dbt docs of the published night (static HTML, opens offline): "
@@ -43,6 +45,31 @@ def test_the_summary_names_the_docs_of_every_published_model(settings, conn, pub
     assert cataloged == {(settings.publish_schema, name) for name in published}
     # What keeps the page's tracker (a CDN script, then a collector) off when it is opened.
     assert manifest["metadata"]["send_anonymous_usage_stats"] is False
+
+
+def test_the_next_night_reuses_the_kept_parse_and_documents_its_own_night(
+    settings, published_night, tmp_path
+):
+    """The docs step keeps dbt's parse from night to night; the night's date reaches dbt as
+    an environment variable read at run time, so a night that reuses the last night's parse
+    still compiles the marts with its own date."""
+    own_reports = replace(settings, reports_dir=tmp_path)
+    later = NIGHT + timedelta(days=1)
+    first = write_dbt_docs(own_reports, NIGHT, "docs-first-night")
+    kept = tmp_path / DOCS_PARSE_CACHE / PARTIAL_PARSE_FILE
+    first_parse = kept.read_bytes()
+    second = write_dbt_docs(own_reports, later, "docs-next-night")
+    # dbt writes a parse only when it parsed anything again: the second night reused it.
+    assert kept.read_bytes() == first_parse
+
+    def compiled_mrr(result: dict) -> str:
+        manifest = embedded_artifact(Path(result["path"]).read_text(), "manifest")
+        return manifest["nodes"]["model.customer_health.fct_mrr"]["compiled_code"]
+
+    assert f"cast('{NIGHT.isoformat()}' as date)" in compiled_mrr(first)
+    next_mrr = compiled_mrr(second)
+    assert f"cast('{later.isoformat()}' as date)" in next_mrr
+    assert NIGHT.isoformat() not in next_mrr
 
 
 def test_a_docs_failure_is_reported_not_raised(settings, tmp_path):

@@ -3,7 +3,6 @@ and the README's worked example is the one those unit tests check."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from decimal import Decimal
@@ -62,17 +61,18 @@ def test_readme_worked_example_matches_the_unit_test():
     assert f"= **{expected['quick_ratio']}**" in readme
 
 
-def test_a_var_that_is_not_a_date_never_reaches_sql(url, scratch_conn, tmp_path):
-    """The night's date reaches dbt as a var; the models quote it as one literal, so a
-    value carrying SQL stays a (bad) date instead of changing the query."""
-    env = {**os.environ, **dbt_environment(with_database(url, scratch_conn.info.dbname), "x")}
-    night = "2026-11-26' or true --"
+def test_a_night_that_is_not_a_date_never_reaches_sql(url, scratch_conn, tmp_path):
+    """The night's date reaches dbt as DBT_AS_OF_DATE; the models quote it as one literal,
+    so a value carrying SQL stays a (bad) date instead of changing the query."""
+    env = {
+        **os.environ,
+        **dbt_environment(with_database(url, scratch_conn.info.dbname), "x"),
+        "DBT_AS_OF_DATE": "2026-11-26' or true --",
+    }
     result = dbt(
         "compile",
         "--select",
         "stg_nps__responses",
-        "--vars",
-        json.dumps({"as_of_date": night}),
         "--target-path",
         str(tmp_path),  # not the project's target, whose manifest the DAG is drawn from
         env=env,

@@ -4,7 +4,6 @@ kept by dbt in a scratch database: a night replaces only its own rows."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from datetime import date, timedelta
@@ -12,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from customer_health.transform.dbt import dbt_environment, dbt_vars
+from customer_health.transform.dbt import dbt_environment, night_environment
 from customer_health.warehouse.urls import with_database
 from tests.helpers import NIGHT, dbt, table_checksums
 
@@ -282,9 +281,7 @@ def test_a_night_replaces_only_its_own_history_rows(conn, url, scratch_conn):
             "--select",
             "int_expansion_opportunities_history",
             *flags,
-            "--vars",
-            json.dumps(dbt_vars(day)),
-            env=env,
+            env={**env, **night_environment(day)},
         )
         assert result.returncode == 0, result.stdout[-3000:]
 

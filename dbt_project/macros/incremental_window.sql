@@ -1,7 +1,7 @@
 {#- The first day an incremental model rebuilds tonight: the late-data lookback before the
-    night, or the day after the model's newest row when nights were skipped, or the
-    `reprocess_from` var when the pipeline loaded files for older dates — whichever is
-    earliest. With `fingerprint` (SQL for a value the rows were computed from, kept in their
+    night, or the day after the model's newest row when nights were skipped, or the night's
+    `reprocess_from` when the pipeline loaded files for older dates — whichever is earliest.
+    With `fingerprint` (SQL for a value the rows were computed from, kept in their
     `scoring_fingerprint` column), its oldest day when a row up to the night has another
     fingerprint, so every row is computed again. None on a full build, so the model
     rebuilds its whole history. -#}
@@ -35,11 +35,12 @@
 {%- endmacro %}
 
 {#- The first day every night rebuilds, as SQL: the late-data lookback before the night, or
-    the `reprocess_from` var when the pipeline loaded files for older dates. -#}
+    the night's `reprocess_from` when the pipeline loaded files for older dates. -#}
 {% macro late_data_window_start() -%}
     {%- set candidates = [as_of_date() ~ " - " ~ var("late_data_lookback_days")] -%}
-    {%- if var("reprocess_from", none) -%}
-        {%- do candidates.append(date_literal(var("reprocess_from"))) -%}
+    {%- set reprocess_from = night_setting("reprocess_from") -%}
+    {%- if reprocess_from -%}
+        {%- do candidates.append(date_literal(reprocess_from)) -%}
     {%- endif -%}
     least({{ candidates | join(", ") }})
 {%- endmacro %}

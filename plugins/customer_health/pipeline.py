@@ -48,6 +48,8 @@ log = structlog.get_logger(__name__)
 
 RAW_CHECKPOINT = "raw_gate"
 MARTS_CHECKPOINT = "marts_gate"
+# dbt's parse for the docs step, kept from night to night beside the runs' folders.
+DOCS_PARSE_CACHE = ".dbt_docs_parse"
 
 
 def new_run_id(logical_date: date) -> str:
@@ -202,8 +204,8 @@ def validate_raw(settings: Settings, run_id: str, *, full: bool = False) -> dict
 
 
 def check_full_history(settings: Settings) -> dict:
-    """The dbt tests a night leaves out or scopes to its late-data window (see
-    ``dbt_vars``), over every row of staging, intermediate and the sources, as of the newest
+    """The dbt tests a night leaves out or scopes to its late-data window (see ``run_dbt``'s
+    ``full_history``), over every row of staging, intermediate and the sources, as of the newest
     night published (the views as the last build left them): the weekly complement of the
     nights' checks (`validate --full`)."""
     clock = time.monotonic()
@@ -349,7 +351,8 @@ def write_dbt_docs(settings: Settings, logical_date: date, run_id: str) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="dbt_docs_") as target:
             url, schema = warehouse_url(settings), settings.publish_schema
-            site = write_docs_site(settings, url, logical_date, schema, Path(target))
+            cache = settings.reports_dir / DOCS_PARSE_CACHE
+            site = write_docs_site(settings, url, logical_date, schema, Path(target), cache)
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(site, path)
     except Exception as error:

@@ -4,8 +4,9 @@ its tests, so data engineers see and retry each model in the Airflow UI.
 The group is rendered from `dbt_project/target/manifest.json`, written ahead of time by
 `customer-health manifest` (the Makefile and the image run it), so parsing the DAG never
 runs dbt. Everything that depends on the run — the build schema, the night, the warehouse
-password — reaches the dbt tasks through templates rendered on the worker when the task
-runs: `prepare_build`'s return value and the `dbt_connection` macro below.
+password — reaches the dbt tasks as environment variables, through templates rendered on the
+worker when the task runs: `prepare_build`'s return value and the `dbt_connection` macro
+below.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def dbt_task_group(settings: Settings, mode: str):
         )
     env = {key: f"{{{{ dbt_connection('{key}') }}}}" for key in CONNECTION_KEYS}
     env["DBT_BUILD_SCHEMA"] = _prepared("build_schema")
+    # The night's values as transform.dbt.night_environment names them.
+    env["DBT_AS_OF_DATE"] = _prepared("as_of_date")
+    env["DBT_REPROCESS_FROM"] = _prepared("reprocess_from")
     watcher = mode == "cosmos_watcher"
     operator_args: dict = {
         # Unit tests check logic in `make test`; the night runs data tests only. A flag,
@@ -78,10 +82,6 @@ def dbt_task_group(settings: Settings, mode: str):
         "dbt_cmd_flags": ["--exclude", "test_type:unit"],
         "env": env,
         "append_env": True,
-        "vars": {
-            "as_of_date": _prepared("as_of_date"),
-            "reprocess_from": _prepared("reprocess_from"),
-        },
     }
     if watcher:
         # A node task's retry runs its node itself (Cosmos's fallback), so it gets one, soon:
