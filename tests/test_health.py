@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from psycopg.errors import CheckViolation, NotNullViolation
 
 pytestmark = pytest.mark.usefixtures("published_night")
 
@@ -100,3 +101,28 @@ def test_source_freshness_flags_know_tonights_files_arrived(conn):
         " and is_support_fresh) from analytics.dim_customer_health"
     ).fetchone()[0]
     assert flags is True
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "violation", "named"),
+    [
+        ("health_score", "150", CheckViolation, ("constraint_name", "health_score_0_to_100")),
+        ("health_band", "'purple'", CheckViolation, ("constraint_name", "health_band_known")),
+        ("health_score", "null", NotNullViolation, ("column_name", "health_score")),
+        ("health_band", "null", NotNullViolation, ("column_name", "health_band")),
+    ],
+)
+def test_the_published_daily_history_refuses_a_row_outside_its_rules(
+    conn, column, value, violation, named
+):
+    """A score within 0–100 and a known band are constraints of the table (its contract), so
+    no night re-reads the history to test them: PostgreSQL refuses the row as it is written."""
+    row = {"customer_id": "'C-RULES'", "health_date": "date '2026-11-26'"}
+    row |= {"health_score": "50", "health_band": "'yellow'", column: value}
+    with pytest.raises(violation) as refused, conn.transaction(force_rollback=True):
+        conn.execute(
+            f"insert into analytics.fct_customer_health_daily ({', '.join(row)})"
+            f" values ({', '.join(row.values())})"
+        )
+    field, name = named
+    assert getattr(refused.value.diag, field) == name
