@@ -10,9 +10,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from dbt.constants import PARTIAL_PARSE_FILE_NAME
+
 from customer_health.pipeline import DOCS_PARSE_CACHE, write_dbt_docs
 from customer_health.publish.swap import table_names
-from customer_health.transform.dbt import PARTIAL_PARSE_FILE
 from tests.helpers import NIGHT, cli
 
 SUMMARY_LINE = "dbt docs of the published night (static HTML, opens offline): "
@@ -56,7 +57,7 @@ def test_the_next_night_reuses_the_kept_parse_and_documents_its_own_night(
     own_reports = replace(settings, reports_dir=tmp_path)
     later = NIGHT + timedelta(days=1)
     first = write_dbt_docs(own_reports, NIGHT, "docs-first-night")
-    kept = tmp_path / DOCS_PARSE_CACHE / PARTIAL_PARSE_FILE
+    kept = tmp_path / DOCS_PARSE_CACHE / PARTIAL_PARSE_FILE_NAME
     first_parse = kept.read_bytes()
     second = write_dbt_docs(own_reports, later, "docs-next-night")
     # dbt writes a parse only when it parsed anything again: the second night reused it.

@@ -10,9 +10,9 @@ from decimal import Decimal
 import yaml
 
 from customer_health.settings import PROJECT_HOME
-from customer_health.transform.dbt import dbt_environment
+from customer_health.transform.dbt import AS_OF_DATE_ENV, dbt_environment, night_environment
 from customer_health.warehouse.urls import with_database
-from tests.helpers import dbt
+from tests.helpers import NIGHT, dbt
 
 NRR_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/fct_net_revenue_retention.yml"
 
@@ -20,7 +20,11 @@ NRR_YAML = PROJECT_HOME / "dbt_project/models/marts/revenue/fct_net_revenue_rete
 def test_dbt_unit_tests_pass(url, scratch_conn):
     """Unit tests need their parents to exist; `run --empty` creates them without data."""
     scratch_url = with_database(url, scratch_conn.info.dbname)
-    env = {**os.environ, **dbt_environment(scratch_url, "unit_test_build")}
+    env = {
+        **os.environ,
+        **dbt_environment(scratch_url, "unit_test_build"),
+        **night_environment(NIGHT),
+    }
     for step in (["seed"], ["run", "--empty"]):
         result = dbt(*step, env=env)
         assert result.returncode == 0, result.stdout[-3000:]
@@ -67,7 +71,7 @@ def test_a_night_that_is_not_a_date_never_reaches_sql(url, scratch_conn, tmp_pat
     env = {
         **os.environ,
         **dbt_environment(with_database(url, scratch_conn.info.dbname), "x"),
-        "DBT_AS_OF_DATE": "2026-11-26' or true --",
+        AS_OF_DATE_ENV: "2026-11-26' or true --",
     }
     result = dbt(
         "compile",
@@ -81,3 +85,19 @@ def test_a_night_that_is_not_a_date_never_reaches_sql(url, scratch_conn, tmp_pat
     compiled = next((tmp_path / "compiled").rglob("stg_nps__responses.sql")).read_text()
     assert "cast('2026-11-26'' or true --' as date)" in compiled
     assert "cast('2026-11-26' or true" not in compiled
+
+
+def test_a_run_without_a_night_stops_instead_of_building_today(url, scratch_conn, tmp_path):
+    """An empty DBT_AS_OF_DATE (a template that rendered nothing) is no night: dbt stops
+    with what to set, before any SQL runs."""
+    env = {
+        **os.environ,
+        **dbt_environment(with_database(url, scratch_conn.info.dbname), "x"),
+        AS_OF_DATE_ENV: "",
+    }
+    result = dbt(
+        "compile", "--select", "stg_nps__responses", "--target-path", str(tmp_path), env=env
+    )
+    assert result.returncode == 2  # dbt's exit code for an error outside a node's SQL
+    assert "no night to build: the pipeline sets DBT_AS_OF_DATE" in result.stdout
+    assert not (tmp_path / "compiled").exists()

@@ -3,8 +3,9 @@
     rebuilds (late_data_window_start on; after skipped nights an incremental model rebuilds
     further back than that): its older days are as earlier nights tested them, and reading
     them again would make every night cost the whole history. Run
-    with the var `full_history: true` (`customer-health validate --full`) or
-    --full-refresh, the test covers every row. -#}
+    with the var `full_history: true` or --full-refresh, the test covers every row
+    (`customer-health validate --full` runs those of staging and intermediate so; the marts
+    gate checks the marts' keys whole every night). -#}
 {% test unique_combination(model, columns, rebuilt_column=none) %}
     {%- set scoped = rebuilt_column is not none
         and not var('full_history', false) and not flags.FULL_REFRESH %}

@@ -15,7 +15,7 @@ import functools
 from datetime import timedelta
 
 from customer_health.settings import EXECUTION_MODES, Settings, disable_telemetry
-from customer_health.transform.dbt import manifest_path
+from customer_health.transform.dbt import AS_OF_DATE_ENV, REPROCESS_FROM_ENV, manifest_path
 
 PREPARE_TASK_ID = "prepare_build"
 CONNECTION_KEYS = ("DBT_HOST", "DBT_PORT", "DBT_USER", "DBT_PASSWORD", "DBT_DBNAME")
@@ -72,9 +72,8 @@ def dbt_task_group(settings: Settings, mode: str):
         )
     env = {key: f"{{{{ dbt_connection('{key}') }}}}" for key in CONNECTION_KEYS}
     env["DBT_BUILD_SCHEMA"] = _prepared("build_schema")
-    # The night's values as transform.dbt.night_environment names them.
-    env["DBT_AS_OF_DATE"] = _prepared("as_of_date")
-    env["DBT_REPROCESS_FROM"] = _prepared("reprocess_from")
+    env[AS_OF_DATE_ENV] = _prepared("as_of_date")
+    env[REPROCESS_FROM_ENV] = _prepared("reprocess_from")
     watcher = mode == "cosmos_watcher"
     operator_args: dict = {
         # Unit tests check logic in `make test`; the night runs data tests only. A flag,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
+from dbt.constants import PARTIAL_PARSE_FILE_NAME
 from psycopg.conninfo import conninfo_to_dict
 from tqdm import tqdm
 
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# The night's values as the project's night_setting macro reads them.
+AS_OF_DATE_ENV = "DBT_AS_OF_DATE"
+REPROCESS_FROM_ENV = "DBT_REPROCESS_FROM"
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,8 @@ def night_environment(as_of: date, reprocess_from: date | None = None) -> dict[s
     ``reprocess_from`` widens the incremental models' window back to that date (late files).
     """
     return {
-        "DBT_AS_OF_DATE": as_of.isoformat(),
-        "DBT_REPROCESS_FROM": reprocess_from.isoformat() if reprocess_from else "",
+        AS_OF_DATE_ENV: as_of.isoformat(),
+        REPROCESS_FROM_ENV: reprocess_from.isoformat() if reprocess_from else "",
     }
 
 
@@ -79,8 +82,8 @@ def run_dbt(
     to its window (`unique_combination`'s rebuilt_column, stg_usage__events' key tests).
     dbt writes its artifacts to a folder of the run's own, not the project's ``target``:
     the DAG is drawn from ``target/manifest.json``, which a night must not rewrite under the
-    dag-processor, nor two runs each other's. (Partial parsing loses nothing: a night's
-    ``as_of_date`` var differs from the last one's, which makes dbt parse in full anyway.)
+    dag-processor, nor two runs each other's. (Partial parsing loses nothing: the build
+    schema is the run's own and part of dbt's profile, which makes dbt parse in full anyway.)
     """
     from dbt.cli.main import dbtRunner
 
@@ -177,7 +180,7 @@ def write_docs_site(
     os.environ.update(dbt_environment(url, schema))
     os.environ.update(night_environment(as_of))
     project = str(settings.dbt_project_dir)
-    kept = parse_cache / PARTIAL_PARSE_FILE
+    kept = parse_cache / PARTIAL_PARSE_FILE_NAME
     outcome = dbtRunner().invoke(
         [
             "docs",
@@ -199,7 +202,7 @@ def write_docs_site(
     )
     if not outcome.success:
         raise DbtError(f"dbt docs generate failed: {outcome.exception}")
-    _keep_parse(target / PARTIAL_PARSE_FILE, kept)
+    _keep_parse(target / PARTIAL_PARSE_FILE_NAME, kept)
     return target / "static_index.html"
 
 
