@@ -7,10 +7,11 @@
 
 {#- A value of the night being built: the var `name` where one is given (a unit test's
     overrides, dbt run by hand), else the environment variable DBT_<NAME>, which the pipeline
-    sets (empty counts as unset), else none. Not a var from the pipeline: dbt parses the whole project again
-    whenever the command line's vars change, which they would every night. The variable is
-    read only while executing, so it stays out of what dbt keeps of a parse, and a night
-    reuses the last night's parse where nothing else changed (the docs step does). -#}
+    sets (empty counts as unset), else none. Not a var from the pipeline: dbt parses the
+    whole project again whenever the command line's vars change, which they would every
+    night. The variable is read only while executing, so it stays out of what dbt keeps of
+    a parse, and a night reuses the last night's parse where nothing else changed (the docs
+    step does). -#}
 {% macro night_setting(name) -%}
     {%- set value = var(name, none) -%}
     {%- if value is none and execute -%}

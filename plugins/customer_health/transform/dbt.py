@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from dbt.constants import PARTIAL_PARSE_FILE_NAME
 from psycopg.conninfo import conninfo_to_dict
 from tqdm import tqdm
 
@@ -175,6 +174,7 @@ def write_docs_site(
     with the kept parse itself and parses in full when any differs or the file is unreadable.
     """
     from dbt.cli.main import dbtRunner
+    from dbt.constants import PARTIAL_PARSE_FILE_NAME
 
     disable_telemetry()
     os.environ.update(dbt_environment(url, schema))
