@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
+from dbt.constants import PARTIAL_PARSE_FILE_NAME
 from psycopg import sql
 
+from customer_health.pipeline import BUILD_PARSE_CACHE, build, prepare_build, working_build_schema
 from customer_health.settings import PROJECT_HOME
 from tests.helpers import BIN, NIGHT, TEST_DATA, capture_webhooks, table_checksums
 
@@ -508,3 +511,38 @@ def test_rerunning_the_night_from_the_cli_gives_identical_tables(conn, airflow_e
         "select count(*) from ops.publish_log where logical_date = %s", [NIGHT]
     ).fetchone()[0]
     assert publishes == 2
+
+
+def test_the_next_build_reuses_the_kept_parse_and_lands_in_its_own_schema(conn, settings, tmp_path):
+    """The one-process build writes into the working schema, the same every night, so dbt
+    can start from the parse the last build kept; the schema then takes the run's name. A
+    working schema a killed build left behind is dropped, not built upon."""
+    own_reports = replace(settings, reports_dir=tmp_path)
+    working = working_build_schema(settings)
+    conn.execute(sql.SQL("create schema {}").format(sql.Identifier(working)))
+    conn.execute(sql.SQL("create table {} (x int)").format(sql.Identifier(working, "left_over")))
+    kept = tmp_path / BUILD_PARSE_CACHE / PARTIAL_PARSE_FILE_NAME
+    published = table_checksums(conn)
+    schemas = []
+    try:
+        for attempt in ("first", "second"):
+            prepared = prepare_build(own_reports, NIGHT, f"test-build-{attempt}")
+            schemas.append(prepared["build_schema"])
+            build(own_reports, prepared)
+            if attempt == "first":
+                first_parse = kept.read_bytes()
+            built = table_checksums(conn, prepared["build_schema"])
+            assert {name: built[name] for name in published} == published
+            assert "left_over" not in built
+        # dbt writes a parse only when it parsed anything again: the second build reused it.
+        assert kept.read_bytes() == first_parse
+        present = {
+            name
+            for (name,) in conn.execute(
+                "select nspname from pg_namespace where nspname = any(%s)", [[working, *schemas]]
+            ).fetchall()
+        }
+        assert present == set(schemas)
+    finally:
+        for schema in (working, *schemas):
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))

@@ -35,7 +35,7 @@ from customer_health.ingest.loader import (
     record_rejected_entries,
     unchanged_since_last_load,
 )
-from customer_health.publish.swap import publish, table_names
+from customer_health.publish.swap import publish, schema_exists, table_names
 from customer_health.quality.gates import enforce, run_gate, run_reports_dir
 from customer_health.quality.raw_scope import LEDGER_FILES, raw_scope
 from customer_health.run_log import record_run
@@ -48,7 +48,9 @@ log = structlog.get_logger(__name__)
 
 RAW_CHECKPOINT = "raw_gate"
 MARTS_CHECKPOINT = "marts_gate"
-# dbt's parse for the docs step, kept from night to night beside the runs' folders.
+# dbt's parses for the build and the docs step, kept from night to night beside the runs'
+# folders.
+BUILD_PARSE_CACHE = ".dbt_build_parse"
 DOCS_PARSE_CACHE = ".dbt_docs_parse"
 
 
@@ -60,6 +62,11 @@ def build_schema_for(settings: Settings, logical_date: date, run_id: str) -> str
     """A schema of its own per run: <prefix>_<yyyymmdd>_<hash of the run id>."""
     digest = hashlib.sha1(run_id.encode()).hexdigest()[:8]
     return f"{settings.build_schema_prefix}_{logical_date:%Y%m%d}_{digest}"
+
+
+def working_build_schema(settings: Settings) -> str:
+    """Where the one-process build writes before its schema takes the run's name."""
+    return f"{settings.build_schema_prefix}_working"
 
 
 def take_night(
@@ -270,18 +277,42 @@ def built_by_task_group(settings: Settings, prepared: dict, task_states: dict[st
 
 
 def build(settings: Settings, prepared: dict) -> dict:
-    """Build the marts from scratch into the run's schema with one `dbt build`."""
+    """Build the marts from scratch into the run's schema with one `dbt build`.
+
+    dbt writes into the working schema, the same every night, which then takes the run's
+    name, built or failed (a failed build is kept for inspection like any other). dbt parses
+    the whole project again when its profile changes, and the schema is part of it: with the
+    same schema every night, the build starts from the parse the last one kept (about 1 s
+    instead of 4). One build at a time uses it, as the run holds the night; a build whose
+    process died before the rename left it behind, and the next one drops it. The Cosmos
+    task groups build straight into the run's schema: a person may retry one of their tasks
+    alone after another night has started, and it must find its own night's tables.
+    """
     clock = time.monotonic()
     reprocess_from = prepared["reprocess_from"]
-    # dbt unit tests check logic, not data: `make test` runs them, the night does not.
-    results = run_dbt(
-        settings,
-        warehouse_url(settings),
-        ["build", "--exclude", "test_type:unit"],
-        date.fromisoformat(prepared["as_of_date"]),
-        prepared["build_schema"],
-        reprocess_from=date.fromisoformat(reprocess_from) if reprocess_from else None,
-    )
+    working, schema = working_build_schema(settings), prepared["build_schema"]
+    with connect(settings, autocommit=True) as conn:
+        for name in (working, schema):
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(name)))
+    try:
+        # dbt unit tests check logic, not data: `make test` runs them, the night does not.
+        results = run_dbt(
+            settings,
+            warehouse_url(settings),
+            ["build", "--exclude", "test_type:unit"],
+            date.fromisoformat(prepared["as_of_date"]),
+            working,
+            reprocess_from=date.fromisoformat(reprocess_from) if reprocess_from else None,
+            parse_cache=settings.reports_dir / BUILD_PARSE_CACHE,
+        )
+    finally:
+        with connect(settings, autocommit=True) as conn:
+            if schema_exists(conn, working):
+                conn.execute(
+                    sql.SQL("alter schema {} rename to {}").format(
+                        sql.Identifier(working), sql.Identifier(schema)
+                    )
+                )
     seconds = round(time.monotonic() - clock, 1)
     summary: dict = {**prepared, "nodes": len(results), "seconds": seconds}
     for result in results:

@@ -74,6 +74,7 @@ def run_dbt(
     reprocess_from: date | None = None,
     *,
     full_history: bool = False,
+    parse_cache: Path | None = None,
 ) -> list[DbtNodeResult]:
     """Run one dbt command in-process; raise DbtError naming every failed node.
 
@@ -81,8 +82,9 @@ def run_dbt(
     to its window (`unique_combination`'s rebuilt_column, stg_usage__events' key tests).
     dbt writes its artifacts to a folder of the run's own, not the project's ``target``:
     the DAG is drawn from ``target/manifest.json``, which a night must not rewrite under the
-    dag-processor, nor two runs each other's. (Partial parsing loses nothing: the build
-    schema is the run's own and part of dbt's profile, which makes dbt parse in full anyway.)
+    dag-processor, nor two runs each other's. So dbt's parse, which it keeps in its target,
+    is kept in ``parse_cache`` instead, when given (see ``write_docs_site``): worth it only
+    for a command whose profile, schema included, is the same from night to night.
     """
     from dbt.cli.main import dbtRunner
 
@@ -100,12 +102,15 @@ def run_dbt(
             "--target-path",
             target,
             *(["--vars", json.dumps({"full_history": True})] if full_history else []),
+            *_reuse_parse(parse_cache),
             "--no-use-colors",
         ]
         log.info("running dbt", args=" ".join(args))
         # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal).
         with tqdm(desc=f"dbt {command[0]}", unit="node", leave=False, disable=None) as progress:
             outcome = dbtRunner(callbacks=[_advance_on_finished_node(progress)]).invoke(args)
+        if parse_cache is not None:
+            _keep_parse(Path(target), parse_cache)
     results = [
         DbtNodeResult(r.node.unique_id, str(r.status), r.message)
         for r in (outcome.result or [])
@@ -174,13 +179,11 @@ def write_docs_site(
     with the kept parse itself and parses in full when any differs or the file is unreadable.
     """
     from dbt.cli.main import dbtRunner
-    from dbt.constants import PARTIAL_PARSE_FILE_NAME
 
     disable_telemetry()
     os.environ.update(dbt_environment(url, schema))
     os.environ.update(night_environment(as_of))
     project = str(settings.dbt_project_dir)
-    kept = parse_cache / PARTIAL_PARSE_FILE_NAME
     outcome = dbtRunner().invoke(
         [
             "docs",
@@ -196,21 +199,35 @@ def write_docs_site(
             project,
             "--target-path",
             str(target),
-            *(["--partial-parse-file-path", str(kept)] if kept.exists() else []),
+            *_reuse_parse(parse_cache),
             "--no-use-colors",
         ]
     )
     if not outcome.success:
         raise DbtError(f"dbt docs generate failed: {outcome.exception}")
-    _keep_parse(target / PARTIAL_PARSE_FILE_NAME, kept)
+    _keep_parse(target, parse_cache)
     return target / "static_index.html"
 
 
-def _keep_parse(written: Path, kept: Path) -> None:
-    """Replace the kept parse in one rename: a concurrent reader sees the old file or the
-    new one, never half of one. dbt writes none when the kept one was still current."""
+def _reuse_parse(parse_cache: Path | None) -> list[str]:
+    """dbt's flag to start from the parse kept in ``parse_cache``, if one is kept there."""
+    from dbt.constants import PARTIAL_PARSE_FILE_NAME
+
+    if parse_cache is None or not (parse_cache / PARTIAL_PARSE_FILE_NAME).exists():
+        return []
+    return ["--partial-parse-file-path", str(parse_cache / PARTIAL_PARSE_FILE_NAME)]
+
+
+def _keep_parse(target: Path, parse_cache: Path) -> None:
+    """Keep the parse dbt wrote in ``target``, replacing the kept one in one rename: a
+    concurrent reader sees the old file or the new one, never half of one. dbt writes none
+    when the kept one was still current."""
+    from dbt.constants import PARTIAL_PARSE_FILE_NAME
+
+    written = target / PARTIAL_PARSE_FILE_NAME
     if not written.exists():
         return
+    kept = parse_cache / PARTIAL_PARSE_FILE_NAME
     kept.parent.mkdir(parents=True, exist_ok=True)
     partial = kept.with_name(f"{kept.name}.{os.getpid()}")
     shutil.copyfile(written, partial)
