@@ -1,4 +1,5 @@
-"""The nightly DAG, run for real with `airflow dags test`, publishes correct tables."""
+"""The nightly DAG, run for real with `airflow dags test`, publishes correct tables; a rerun of
+the night from the CLI, and a build on its own, rebuild the same tables."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from dbt.constants import PARTIAL_PARSE_FILE_NAME
 from psycopg import sql
 
+from customer_health.errors import DbtError
 from customer_health.pipeline import BUILD_PARSE_CACHE, build, prepare_build, working_build_schema
 from customer_health.settings import PROJECT_HOME
 from tests.helpers import BIN, NIGHT, TEST_DATA, capture_webhooks, table_checksums
@@ -546,3 +548,21 @@ def test_the_next_build_reuses_the_kept_parse_and_lands_in_its_own_schema(conn, 
     finally:
         for schema in (working, *schemas):
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
+
+
+def test_a_second_build_never_writes_into_the_working_schema_of_another(conn, settings):
+    """A build that outlived its hold on the night still holds the working schema: another
+    build stops, naming it, before it drops or writes anything."""
+    working = working_build_schema(settings)
+    in_use = sql.Identifier(working, "in_use")
+    lock = "hashtext('customer_health.build:' || %s)"
+    conn.execute(sql.SQL("create schema {}").format(sql.Identifier(working)))
+    conn.execute(sql.SQL("create table {} as select 1 as x").format(in_use))
+    conn.execute(f"select pg_advisory_lock({lock})", [working])
+    try:
+        with pytest.raises(DbtError, match=f"another build is writing {working} "):
+            build(settings, prepare_build(settings, NIGHT, "test-build-locked-out"))
+        assert conn.execute(sql.SQL("select x from {}").format(in_use)).fetchall() == [(1,)]
+    finally:
+        conn.execute(f"select pg_advisory_unlock({lock})", [working])
+        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(working)))

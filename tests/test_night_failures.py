@@ -130,6 +130,10 @@ def test_a_failing_model_fails_the_night_with_one_alert(mode, env, db, broken_ho
         )
     alert = assert_failed_loudly(db, before, result, received, FAILING_STEP[mode])
     assert "division by zero" in alert["details"]["error"]
+    # The one-process build's failed tables took the run's name; none stay in the working schema.
+    assert not db.execute(
+        "select 1 from pg_namespace where nspname = 'analytics_build_working'"
+    ).fetchone()
 
 
 BUILD_TABLES = (

@@ -282,42 +282,68 @@ def build(settings: Settings, prepared: dict) -> dict:
     dbt writes into the working schema, the same every night, which then takes the run's
     name, built or failed (a failed build is kept for inspection like any other). dbt parses
     the whole project again when its profile changes, and the schema is part of it: with the
-    same schema every night, the build starts from the parse the last one kept (about 1 s
-    instead of 4). One build at a time uses it, as the run holds the night; a build whose
-    process died before the rename left it behind, and the next one drops it. The Cosmos
-    task groups build straight into the run's schema: a person may retry one of their tasks
-    alone after another night has started, and it must find its own night's tables.
+    same schema every night, the build starts from the parse the last one kept. A session
+    lock keeps a second build out of the working schema even when the first outlived its
+    hold on the night. A build whose process died left its tables there, and the next build
+    drops them. The Cosmos task groups build straight into the run's schema: a person may
+    retry one of their tasks alone after another night has started, and it must find its own
+    night's tables.
     """
     clock = time.monotonic()
     reprocess_from = prepared["reprocess_from"]
     working, schema = working_build_schema(settings), prepared["build_schema"]
     with connect(settings, autocommit=True) as conn:
+        _lock_working_schema(conn, working)
+        # The run's schema too: a retried build task finds its first try's tables there.
         for name in (working, schema):
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(name)))
-    try:
-        # dbt unit tests check logic, not data: `make test` runs them, the night does not.
-        results = run_dbt(
-            settings,
-            warehouse_url(settings),
-            ["build", "--exclude", "test_type:unit"],
-            date.fromisoformat(prepared["as_of_date"]),
-            working,
-            reprocess_from=date.fromisoformat(reprocess_from) if reprocess_from else None,
-            parse_cache=settings.reports_dir / BUILD_PARSE_CACHE,
+        rename = sql.SQL("alter schema {} rename to {}").format(
+            sql.Identifier(working), sql.Identifier(schema)
         )
-    finally:
-        with connect(settings, autocommit=True) as conn:
-            if schema_exists(conn, working):
-                conn.execute(
-                    sql.SQL("alter schema {} rename to {}").format(
-                        sql.Identifier(working), sql.Identifier(schema)
-                    )
-                )
+        try:
+            # dbt unit tests check logic, not data: `make test` runs them, the night does not.
+            results = run_dbt(
+                settings,
+                warehouse_url(settings),
+                ["build", "--exclude", "test_type:unit"],
+                date.fromisoformat(prepared["as_of_date"]),
+                working,
+                reprocess_from=date.fromisoformat(reprocess_from) if reprocess_from else None,
+                parse_cache=settings.reports_dir / BUILD_PARSE_CACHE,
+            )
+        except Exception:
+            _keep_failed_build(conn, working, rename)
+            raise
+        conn.execute(rename)
     seconds = round(time.monotonic() - clock, 1)
     summary: dict = {**prepared, "nodes": len(results), "seconds": seconds}
     for result in results:
         summary[result.status] = summary.get(result.status, 0) + 1
     return summary
+
+
+def _lock_working_schema(conn: psycopg.Connection, working: str) -> None:
+    """Hold the working schema for as long as ``conn`` is open, or fail naming it."""
+    locked = conn.execute(
+        "select pg_try_advisory_lock(hashtext('customer_health.build:' || %s))", [working]
+    ).fetchone()[0]
+    if not locked:
+        raise DbtError(
+            f"another build is writing {working} (a night that outlived its hold on the night?):"
+            " wait for it to end, then run this night again"
+        )
+
+
+def _keep_failed_build(conn: psycopg.Connection, working: str, rename: sql.Composed) -> None:
+    """Give a failed build the run's name, for inspection. The night reports dbt's error,
+    not this step's: if the rename fails too (the warehouse went away), it is only logged."""
+    try:
+        if schema_exists(conn, working):
+            conn.execute(rename)
+    except psycopg.Error as error:
+        log.warning(
+            "the failed build stays in the working schema", schema=working, error=str(error)
+        )
 
 
 def validate_marts(settings: Settings, build_schema: str, run_id: str) -> dict:

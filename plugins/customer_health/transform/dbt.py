@@ -209,29 +209,34 @@ def write_docs_site(
     return target / "static_index.html"
 
 
-def _reuse_parse(parse_cache: Path | None) -> list[str]:
-    """dbt's flag to start from the parse kept in ``parse_cache``, if one is kept there."""
+def _parse_file(folder: Path) -> Path:
     from dbt.constants import PARTIAL_PARSE_FILE_NAME
 
-    if parse_cache is None or not (parse_cache / PARTIAL_PARSE_FILE_NAME).exists():
+    return folder / PARTIAL_PARSE_FILE_NAME
+
+
+def _reuse_parse(parse_cache: Path | None) -> list[str]:
+    """dbt's flag to start from the parse kept in ``parse_cache``, if one is kept there."""
+    if parse_cache is None or not _parse_file(parse_cache).exists():
         return []
-    return ["--partial-parse-file-path", str(parse_cache / PARTIAL_PARSE_FILE_NAME)]
+    return ["--partial-parse-file-path", str(_parse_file(parse_cache))]
 
 
 def _keep_parse(target: Path, parse_cache: Path) -> None:
     """Keep the parse dbt wrote in ``target``, replacing the kept one in one rename: a
     concurrent reader sees the old file or the new one, never half of one. dbt writes none
-    when the kept one was still current."""
-    from dbt.constants import PARTIAL_PARSE_FILE_NAME
-
-    written = target / PARTIAL_PARSE_FILE_NAME
+    when the kept one was still current. A parse that cannot be kept costs the next night a
+    full parse, not this one its result: the failure is logged."""
+    written, kept = _parse_file(target), _parse_file(parse_cache)
     if not written.exists():
         return
-    kept = parse_cache / PARTIAL_PARSE_FILE_NAME
-    kept.parent.mkdir(parents=True, exist_ok=True)
     partial = kept.with_name(f"{kept.name}.{os.getpid()}")
-    shutil.copyfile(written, partial)
-    os.replace(partial, kept)
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(written, partial)
+        os.replace(partial, kept)
+    except OSError as error:
+        log.warning("dbt's parse not kept for the next night", path=str(kept), error=str(error))
 
 
 def write_manifest(settings: Settings) -> Path:
