@@ -203,6 +203,21 @@ def test_gates_print_no_gx_warnings(settings, published_night, capfd):
     assert (out + err).count("should contain the {batch} parameter") == 0
 
 
+def test_a_gate_leaves_no_warehouse_connection_open(settings, conn, published_night):
+    """GX keeps a process's last context alive; a gate still closes what it opened, so a
+    process that runs nights one after another holds no connection between them."""
+    others = (
+        "select count(*) from pg_stat_activity"
+        " where datname = current_database() and backend_type = 'client backend'"
+        " and pid <> pg_backend_pid()"
+    )
+    before = conn.execute(others).fetchone()[0]
+    validate_raw(settings, "test-gate-connections")
+    assert conn.execute(others).fetchone()[0] == before
+    validate_marts(settings, settings.publish_schema, "test-gate-connections")
+    assert conn.execute(others).fetchone()[0] == before
+
+
 def test_a_gate_run_leaves_no_secret_in_its_folder(settings, url, published_night):
     """The run's folder (GX suites, results, the quality report) is kept; the password is not
     in it."""

@@ -120,7 +120,12 @@ def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id:
         context_root_dir=str(project),
         runtime_environment={"GX_WAREHOUSE_URL": gx_url(url, schema)},
     )
-    result = _run_checkpoint(context.checkpoints.get(checkpoint))
+    try:
+        result = _run_checkpoint(context.checkpoints.get(checkpoint))
+    finally:
+        # GX keeps a process's last context, and the connections its engines pooled, alive.
+        for source in context.data_sources.all().values():
+            source.get_execution_engine().engine.dispose()
     outcomes = [
         _outcome(run.suite_name, check)
         for run in result.run_results.values()
