@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from psycopg.errors import CheckViolation, NotNullViolation
+from psycopg.errors import CheckViolation, NotNullViolation, UniqueViolation
 
 pytestmark = pytest.mark.usefixtures("published_night")
 
@@ -126,3 +126,19 @@ def test_the_published_daily_history_refuses_a_row_outside_its_rules(
         )
     field, name = named
     assert getattr(refused.value.diag, field) == name
+
+
+def test_the_published_daily_history_refuses_a_second_row_for_a_customer_and_day(conn):
+    """One row per customer and day is the table's primary key: no night re-reads the history
+    for duplicates, and the key's index serves reads by customer and day."""
+    key = conn.execute(
+        "select conname from pg_constraint"
+        " where conrelid = 'analytics.fct_customer_health_daily'::regclass and contype = 'p'"
+    ).fetchone()[0]
+    with pytest.raises(UniqueViolation) as refused, conn.transaction(force_rollback=True):
+        conn.execute(
+            "insert into analytics.fct_customer_health_daily"
+            " select * from analytics.fct_customer_health_daily"
+            " order by customer_id, health_date limit 1"
+        )
+    assert refused.value.diag.constraint_name == key
