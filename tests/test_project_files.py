@@ -131,10 +131,11 @@ def test_docker_compose_follows_the_deployment_rules():
 
 
 def test_every_published_table_has_a_tested_key(dbt_manifest):
-    """BI tools need a key to join and count on; dbt tests its uniqueness every night."""
+    """BI tools need a key to join and count on: dbt tests its uniqueness every night, or the
+    table's primary key (its enforced contract) refuses a duplicate as it is written."""
     manifest = json.loads(dbt_manifest.read_text())
     marts = {
-        node["unique_id"]
+        node["unique_id"]: node
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["fqn"][1] == "marts"
     }
@@ -143,6 +144,11 @@ def test_every_published_table_has_a_tested_key(dbt_manifest):
         for node in manifest["nodes"].values()
         if node["resource_type"] == "test"
         and (node.get("test_metadata") or {}).get("name") in ("unique", "unique_combination")
+    } | {
+        unique_id
+        for unique_id, node in marts.items()
+        if node["contract"]["enforced"]
+        and any(constraint["type"] == "primary_key" for constraint in node["constraints"])
     }
     assert marts, "the manifest lists the marts"
     assert sorted(marts - keyed) == []
