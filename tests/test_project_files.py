@@ -151,7 +151,7 @@ def test_every_published_table_has_a_tested_key(dbt_manifest):
         and any(constraint["type"] == "primary_key" for constraint in node["constraints"])
     }
     assert marts, "the manifest lists the marts"
-    assert sorted(marts - keyed) == []
+    assert sorted(marts.keys() - keyed) == []
 
 
 def test_dbt_exposures_list_the_tables_each_dashboard_reads(dbt_manifest):
