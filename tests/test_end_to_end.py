@@ -71,6 +71,18 @@ def test_every_published_table_is_non_empty(conn):
     assert all(rows > 0 for rows in counts.values()), counts
 
 
+def test_every_published_table_has_its_primary_key_in_the_warehouse(conn):
+    """The marts' keys are enforced by PostgreSQL as the build writes them, not tested after:
+    every table the night published carries its primary key."""
+    keyed = conn.execute(
+        "select table_schema, table_name from information_schema.table_constraints"
+        " where constraint_type = 'PRIMARY KEY' and table_schema in ('analytics', 'cs_personal')"
+    ).fetchall()
+    assert set(keyed) == {("analytics", name) for name in PUBLISHED_TABLES} | {
+        ("cs_personal", name) for name in PERSONAL_TABLES
+    }
+
+
 def test_one_row_per_customer_in_dim_customers(conn):
     expected = TEST_DATA.customer_count + 1  # generated customers plus the fixture customer
     rows, distinct = conn.execute(

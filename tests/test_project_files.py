@@ -148,7 +148,14 @@ def test_every_published_table_has_a_tested_key(dbt_manifest):
         unique_id
         for unique_id, node in marts.items()
         if node["contract"]["enforced"]
-        and any(constraint["type"] == "primary_key" for constraint in node["constraints"])
+        and any(
+            constraint["type"] == "primary_key"
+            for constraints in (
+                node["constraints"],
+                *(column["constraints"] for column in node["columns"].values()),
+            )
+            for constraint in constraints
+        )
     }
     assert marts, "the manifest lists the marts"
     assert sorted(marts.keys() - keyed) == []
