@@ -344,12 +344,7 @@ def test_parallel_streams_load_exactly_what_one_stream_loads(scratch_conn, root)
     )
     result_one = load_file(scratch_conn, one, "r1", 1.0, streams=1)
     result_two = load_file(scratch_conn, two, "r1", 1.0, streams=2)
-    partitions = scratch_conn.execute(
-        "select count(*) from pg_inherits where inhparent = 'raw.responses'::regclass"
-        " and inhrelid::regclass::text like %s",
-        ["%" + file_prefix(two.entity, two.path) + "%"],
-    ).fetchone()[0]
-    assert partitions == 2
+    assert _partitions(scratch_conn, two.path) == 2
     assert (result_two.rows_read, result_two.rows_loaded) == (200, 194)
     assert (result_one.rows_read, result_one.rows_loaded) == (200, 194)
     raw, quarantine = _loaded_rows(scratch_conn, one.path)
@@ -418,12 +413,39 @@ def test_a_corrected_file_replaces_every_partition_of_its_parallel_load(scratch_
     corrected = RESPONSES_HEADER + "R1,L1,u1,admin,9,,2026-02-06T10:00:00+00:00\n"
     result = load_file(scratch_conn, landed(root, path, corrected), "r2", 1.0)
     assert result.replaced and counts(scratch_conn, path) == (1, 0)
-    partitions = scratch_conn.execute(
+    assert _partitions(scratch_conn, path) == 1
+
+
+def test_a_file_without_rows_is_in_the_ledger_only_until_a_correction_brings_some(
+    scratch_conn, root
+):
+    path = "nps/2026-02-09/responses-none.csv"
+    empty = load_file(scratch_conn, landed(root, path, RESPONSES_HEADER), "r1", 1.0)
+    assert (empty.status, empty.rows_read, empty.rows_loaded) == ("loaded", 0, 0)
+    assert (_partitions(scratch_conn, path), _leftover_tables(scratch_conn)) == (0, 0)
+    corrected = RESPONSES_HEADER + "R1,L1,u1,admin,9,,2026-02-08T10:00:00+00:00\n"
+    result = load_file(scratch_conn, landed(root, path, corrected), "r2", 1.0)
+    assert result.replaced and counts(scratch_conn, path) == (1, 0)
+    assert _partitions(scratch_conn, path) == 1
+    emptied = load_file(scratch_conn, landed(root, path, RESPONSES_HEADER), "r3", 1.0)
+    assert (emptied.replaced, emptied.rows_loaded) == (True, 0)
+    assert counts(scratch_conn, path) == (0, 0)
+    assert (_partitions(scratch_conn, path), _leftover_tables(scratch_conn)) == (0, 0)
+    ledger = scratch_conn.execute(
+        "select run_id, status, rows_loaded from ops.load_ledger where file_path = %s"
+        " order by finished_at",
+        [path],
+    ).fetchall()
+    assert ledger == [("r1", "loaded", 0), ("r2", "loaded", 1), ("r3", "loaded", 0)]
+
+
+def _partitions(conn, path: str) -> int:
+    """The partitions of raw.responses that hold the file's rows."""
+    return conn.execute(
         "select count(*) from pg_inherits where inhparent = 'raw.responses'::regclass"
         " and inhrelid::regclass::text like %s",
         ["%" + file_prefix(entity_named("responses"), path) + "%"],
     ).fetchone()[0]
-    assert partitions == 1
 
 
 def test_a_corrected_customers_file_takes_its_customers_out_of_the_known_keys(scratch_conn, root):

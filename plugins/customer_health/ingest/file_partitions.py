@@ -418,8 +418,8 @@ def remember_customer_keys(conn: psycopg.Connection, parts: list[Part], replaced
 
 
 def attach(conn: psycopg.Connection, parts: list[Part]) -> None:
-    parent = sql.Identifier("raw", parts[0].entity.name)
     for part in parts:
+        parent = sql.Identifier("raw", part.entity.name)
         conn.execute(
             sql.SQL(
                 "alter table {table} alter _line drop identity;"
@@ -436,7 +436,7 @@ def attach(conn: psycopg.Connection, parts: list[Part]) -> None:
 
 
 def drop_parts(conn: psycopg.Connection, parts: Iterable[Part]) -> None:
-    """Remove the tables of a load that did not finish."""
+    """Remove a load's tables: one that did not finish, or a file without a row to keep."""
     for part in parts:
         conn.execute(sql.SQL("drop table if exists {}").format(part.table))
         conn.execute(

@@ -602,9 +602,15 @@ def load_file(
             if quarantined:
                 _quarantine(conn, landing, header, parts)
             loaded = read - skipped_by_copy + rescued - drop_bad_rows(conn, parts)
-            attach(conn, parts)
+            # A file with no rows is in the ledger only. Most nights' products and customers
+            # files are empty, and every partition is one more table each query on raw plans
+            # and opens, for as long as the history is kept.
+            attached = parts if loaded else []
+            if not loaded:
+                drop_parts(conn, parts)
+            attach(conn, attached)
             if entity.name == "customers":
-                remember_customer_keys(conn, parts, had_partitions)
+                remember_customer_keys(conn, attached, had_partitions)
             counts = (read, loaded, quarantined)
             _record(conn, landing, fingerprint, counts, "loaded", None, run_id, started, broken)
         parts = []
