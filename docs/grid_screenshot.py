@@ -77,7 +77,9 @@ def photograph(api_url: str, token: str, run_id: str) -> None:
             page.context.add_cookies([{**cookie, "domain": urlsplit(api_url).hostname}])
             page.goto(f"{api_url}/dags/{DAG}/runs/{run_id}")
             page.get_by_label("Expand all task groups").click()
-            page.get_by_text("customer_360", exact=True).first.wait_for()
+            # A model's run task, drawn once its group is expanded (the grid draws only the
+            # rows in view, so the wait is for one near the top).
+            page.get_by_text("run", exact=True).first.wait_for()
             page.wait_for_load_state("networkidle")
             page.screenshot(path=PICTURE)
         finally:
