@@ -217,8 +217,8 @@ scheduled as (
         end as due_date,
         actions.reason
     from actions
-    -- A play missing from the seed keeps its row with no priority, which the not_null test
-    -- on priority stops before publishing.
+    -- A play missing from the seed keeps its row with no priority, which the NOT NULL
+    -- constraint on priority refuses as the build writes it.
     left join plays on actions.play = plays.play
     left join renewals on actions.customer_id = renewals.customer_id
 )
