@@ -83,6 +83,30 @@ def test_every_published_table_has_its_primary_key_in_the_warehouse(conn):
     }
 
 
+def test_every_required_column_is_not_null_in_the_warehouse(conn, dbt_manifest):
+    """A mart's required columns are NOT NULL constraints of its enforced contract: the
+    published columns PostgreSQL keeps from holding a null are exactly those the manifest
+    declares (not_null, or part of the primary key)."""
+    manifest = json.loads(dbt_manifest.read_text())
+    published = PUBLISHED_TABLES | PERSONAL_TABLES
+    declared = set()
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or node["alias"] not in published:
+            continue
+        for column in node["columns"].values():
+            if any(c["type"] in ("not_null", "primary_key") for c in column["constraints"]):
+                declared.add((node["alias"], column["name"]))
+        for constraint in node["constraints"]:
+            if constraint["type"] == "primary_key":
+                declared.update((node["alias"], name) for name in constraint["columns"])
+    not_null = conn.execute(
+        "select table_name, column_name from information_schema.columns"
+        " where is_nullable = 'NO' and table_schema in ('analytics', 'cs_personal')"
+    ).fetchall()
+    assert {table for table, _ in declared} == published
+    assert set(not_null) == declared
+
+
 def test_one_row_per_customer_in_dim_customers(conn):
     expected = TEST_DATA.customer_count + 1  # generated customers plus the fixture customer
     rows, distinct = conn.execute(
