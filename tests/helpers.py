@@ -99,9 +99,14 @@ def table_checksums(
     conn: psycopg.Connection, schema: str = "analytics", night: date | None = None
 ) -> dict[str, str]:
     """An md5 of every table's full content, to prove tables did or did not change. With
-    ``night``, the NIGHTLY_LOGS count only that night's rows."""
+    ``night``, the NIGHTLY_LOGS count only that night's rows. Not the health history's month
+    tables in `core` and their registry: a night writes new ones for the months it rescores
+    (named by a counter, so they differ by name between databases and reruns), and what
+    they hold is int_customer_health_scored's rows, and the published history view's."""
     tables = conn.execute(
-        "select table_name from information_schema.tables where table_schema = %s", [schema]
+        "select table_name from information_schema.tables where table_schema = %s"
+        " and table_name not like 'health\\_history\\_%%'",
+        [schema],
     ).fetchall()
     checksums = {}
     for (name,) in tables:
@@ -115,6 +120,18 @@ def table_checksums(
             ).format(sql.Identifier(schema, name), where)
         ).fetchone()[0]
     return checksums
+
+
+def history_chunks(conn: psycopg.Connection, schema: str = "analytics") -> dict[str, date]:
+    """The month tables a schema's fct_customer_health_daily view reads, each with its month
+    (read from its name, health_history_YYYY_MM_n)."""
+    rows = conn.execute(
+        "select table_name from information_schema.view_table_usage"
+        " where view_schema = %s and view_name = 'fct_customer_health_daily'"
+        " and table_schema = 'core'",
+        [schema],
+    ).fetchall()
+    return {name: date(int(name.split("_")[2]), int(name.split("_")[3]), 1) for (name,) in rows}
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import csv
 import json
 import subprocess
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -19,7 +19,14 @@ from psycopg import sql
 from customer_health.errors import DbtError
 from customer_health.pipeline import BUILD_PARSE_CACHE, build, prepare_build, working_build_schema
 from customer_health.settings import PROJECT_HOME
-from tests.helpers import BIN, NIGHT, TEST_DATA, capture_webhooks, table_checksums
+from tests.helpers import (
+    BIN,
+    NIGHT,
+    TEST_DATA,
+    capture_webhooks,
+    history_chunks,
+    table_checksums,
+)
 
 PUBLISHED_TABLES = {
     "customer_360",
@@ -51,6 +58,8 @@ PUBLISHED_TABLES = {
     "fct_white_space_by_segment",
     "health_score_backtest",
 }
+# The one published view: the daily history over its month tables in core.
+HISTORY = "fct_customer_health_daily"
 # Published in the same transaction to the personal-data schema, not to analytics.
 PERSONAL_TABLES = {"fct_referral_contacts"}
 
@@ -78,9 +87,35 @@ def test_every_published_table_has_its_primary_key_in_the_warehouse(conn):
         "select table_schema, table_name from information_schema.table_constraints"
         " where constraint_type = 'PRIMARY KEY' and table_schema in ('analytics', 'cs_personal')"
     ).fetchall()
-    assert set(keyed) == {("analytics", name) for name in PUBLISHED_TABLES} | {
+    assert set(keyed) == {("analytics", name) for name in PUBLISHED_TABLES - {HISTORY}} | {
         ("cs_personal", name) for name in PERSONAL_TABLES
     }
+
+
+def test_the_published_history_is_a_view_over_one_keyed_chunk_a_month(conn):
+    """The daily history is not copied each night: the published view reads one month table
+    per month of history, each keyed by customer and day and checked to hold its month."""
+    chunks = history_chunks(conn)
+    first, last = conn.execute(
+        "select date_trunc('month', min(health_date))::date, max(health_date)"
+        " from analytics.fct_customer_health_daily"
+    ).fetchone()
+    months = set()
+    while first <= last:
+        months.add(first)
+        first = (first + timedelta(days=32)).replace(day=1)
+    assert sorted(chunks.values()) == sorted(months)
+    keys = conn.execute(
+        "select tc.table_name, string_agg(ccu.column_name, ',' order by ccu.column_name)"
+        " from information_schema.table_constraints as tc"
+        " join information_schema.constraint_column_usage as ccu"
+        "  using (constraint_schema, constraint_name)"
+        " where tc.constraint_type = 'PRIMARY KEY' and tc.table_schema = 'core'"
+        " group by tc.table_name"
+    ).fetchall()
+    assert {name: key for name, key in keys if name in chunks} == dict.fromkeys(
+        chunks, "customer_id,health_date"
+    )
 
 
 def test_every_required_column_is_not_null_in_the_warehouse(conn, dbt_manifest):
@@ -103,7 +138,8 @@ def test_every_required_column_is_not_null_in_the_warehouse(conn, dbt_manifest):
         "select table_name, column_name from information_schema.columns"
         " where is_nullable = 'NO' and table_schema in ('analytics', 'cs_personal')"
     ).fetchall()
-    assert {table for table, _ in declared} == published
+    # The history is a view: its rules are its chunks' constraints (test_health).
+    assert {table for table, _ in declared} == published - {HISTORY}
     assert set(not_null) == declared
 
 
@@ -355,13 +391,13 @@ def test_every_published_table_and_column_carries_its_description(conn):
         conn.execute(
             "select c.relname, obj_description(c.oid, 'pg_class') from pg_class c"
             " join pg_namespace n on n.oid = c.relnamespace"
-            " where n.nspname = 'analytics' and c.relkind = 'r'"
+            " where n.nspname = 'analytics' and c.relkind in ('r', 'v')"
         )
     )
     columns = conn.execute(
         "select c.relname, a.attname from pg_attribute a"
         " join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace"
-        " where n.nspname = 'analytics' and c.relkind = 'r' and a.attnum > 0"
+        " where n.nspname = 'analytics' and c.relkind in ('r', 'v') and a.attnum > 0"
         " and not a.attisdropped and coalesce(col_description(c.oid, a.attnum), '') = ''"
     ).fetchall()
     assert set(tables) == PUBLISHED_TABLES

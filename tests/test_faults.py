@@ -22,7 +22,7 @@ import pytest
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.warehouse.connection import drop_database
 from customer_health.warehouse.urls import with_database
-from tests.helpers import BIN, cli, table_checksums
+from tests.helpers import BIN, cli, history_chunks, table_checksums
 
 FIRST, SECOND = date(2026, 10, 30), date(2026, 10, 31)
 DATA = GeneratorConfig(scale_factor=0.01, days=120, end_date=SECOND, seed=5)
@@ -268,3 +268,45 @@ def test_rollback_restores_the_previous_version_in_one_step(db, env):
         ).fetchone()[0]
         == "rollback"
     )
+
+
+def test_a_night_writes_the_months_it_rescored_and_the_night_before_keeps_its_own(db, env):
+    """The history view of the night before (now the backup) still reads the chunks it was
+    published with, unchanged; tonight's view shares every month before the rescored window
+    and has a new chunk for the rest. A chunk no view and no registry row names is gone."""
+    night = db.execute("select max(health_date) from analytics.fct_customer_health_daily")
+    other = FIRST if night.fetchone()[0] == SECOND else SECOND
+    before = history_chunks(db)
+    before_rows = table_checksums(db)["fct_customer_health_daily"]
+    result = cli(env, "run", "--date", other.isoformat())
+    assert result.returncode == 0, result.stderr[-3000:]
+    backup = db.execute(
+        "select nspname from pg_namespace where nspname like 'analytics\\_backup\\_%'"
+        " order by nspname desc limit 1"
+    ).fetchone()[0]
+    assert history_chunks(db, backup) == before
+    assert table_checksums(db, backup)["fct_customer_health_daily"] == before_rows
+    after = history_chunks(db)
+    rescored = date(2026, 10, 1)  # the window (the night - 3 days) lies in October
+    assert {name for name, month in after.items() if month < rescored} == {
+        name for name, month in before.items() if month < rescored
+    }
+    assert {month for name, month in after.items() if name not in before} == {rescored}
+    read = {
+        name
+        for (schema,) in db.execute(
+            "select nspname from pg_namespace where nspname like 'analytics%'"
+        ).fetchall()
+        for name in history_chunks(db, schema)
+    }
+    registered = {
+        name for (name,) in db.execute("select chunk_table from core.health_history_chunks")
+    }
+    chunks = {
+        name
+        for (name,) in db.execute(
+            "select table_name from information_schema.tables"
+            " where table_schema = 'core' and table_name ~ '^health_history_\\d'"
+        ).fetchall()
+    }
+    assert chunks == read | registered

@@ -9,7 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from psycopg import sql
 from psycopg.errors import CheckViolation, NotNullViolation, UniqueViolation
+
+from tests.helpers import NIGHT, history_chunks
 
 pytestmark = pytest.mark.usefixtures("published_night")
 
@@ -103,6 +106,11 @@ def test_source_freshness_flags_know_tonights_files_arrived(conn):
     assert flags is True
 
 
+def chunk_of(conn, day) -> str:
+    """The month table of the published history that holds ``day``."""
+    return next(name for name, month in history_chunks(conn).items() if month == day.replace(day=1))
+
+
 @pytest.mark.parametrize(
     ("column", "value", "violation", "named"),
     [
@@ -110,35 +118,41 @@ def test_source_freshness_flags_know_tonights_files_arrived(conn):
         ("health_band", "'purple'", CheckViolation, ("constraint_name", "health_band_known")),
         ("health_score", "null", NotNullViolation, ("column_name", "health_score")),
         ("health_band", "null", NotNullViolation, ("column_name", "health_band")),
+        ("health_date", "date '2026-10-31'", CheckViolation, ("constraint_name", "within_month")),
     ],
 )
 def test_the_published_daily_history_refuses_a_row_outside_its_rules(
     conn, column, value, violation, named
 ):
-    """A score within 0–100 and a known band are constraints of the table (its contract), so
-    no night re-reads the history to test them: PostgreSQL refuses the row as it is written."""
+    """A score within 0–100, a known band and a day of its month are constraints of each
+    month table the history view reads, so no night re-reads the history to test them:
+    PostgreSQL refuses the row as it is written."""
     row = {"customer_id": "'C-RULES'", "health_date": "date '2026-11-26'"}
     row |= {"health_score": "50", "health_band": "'yellow'", column: value}
+    chunk = sql.Identifier("core", chunk_of(conn, NIGHT))
     with pytest.raises(violation) as refused, conn.transaction(force_rollback=True):
         conn.execute(
-            f"insert into analytics.fct_customer_health_daily ({', '.join(row)})"
-            f" values ({', '.join(row.values())})"
+            sql.SQL("insert into {} ({}) values ({})").format(
+                chunk,
+                sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ".join(row.values())),
+            )
         )
     field, name = named
     assert getattr(refused.value.diag, field) == name
 
 
 def test_the_published_daily_history_refuses_a_second_row_for_a_customer_and_day(conn):
-    """One row per customer and day is the table's primary key: no night re-reads the history
-    for duplicates, and the key's index serves reads by customer and day."""
+    """One row per customer and day is each month table's primary key (and a day belongs
+    to one month): no night re-reads the history for duplicates, and the key's index serves
+    reads by customer and day."""
+    chunk = sql.Identifier("core", chunk_of(conn, NIGHT))
     key = conn.execute(
-        "select conname from pg_constraint"
-        " where conrelid = 'analytics.fct_customer_health_daily'::regclass and contype = 'p'"
+        "select conname from pg_constraint where conrelid = %s::regclass and contype = 'p'",
+        [chunk.as_string(conn)],
     ).fetchone()[0]
     with pytest.raises(UniqueViolation) as refused, conn.transaction(force_rollback=True):
         conn.execute(
-            "insert into analytics.fct_customer_health_daily"
-            " select * from analytics.fct_customer_health_daily"
-            " order by customer_id, health_date limit 1"
+            sql.SQL("insert into {chunk} select * from {chunk} limit 1").format(chunk=chunk)
         )
     assert refused.value.diag.constraint_name == key

@@ -48,7 +48,12 @@
 {#- Pre-hook of the incremental models: remove the window about to be rebuilt, in the same
     transaction as the insert, so a rerun of a night replaces its rows instead of adding. -#}
 {% macro delete_incremental_window(date_column, fingerprint=none) -%}
-    {%- set window_start = incremental_window_start(date_column, fingerprint) -%}
+    {{ delete_window(date_column, incremental_window_start(date_column, fingerprint)) }}
+{%- endmacro %}
+
+{#- The delete itself, for a hook that needs the window start for more than this (a hook
+    is rendered after the hooks before it ran, which changes what a second look finds). -#}
+{% macro delete_window(date_column, window_start) -%}
     {%- if window_start is not none -%}
         delete from {{ this }}
         where {{ date_column }} between date '{{ window_start }}' and {{ as_of_date() }}

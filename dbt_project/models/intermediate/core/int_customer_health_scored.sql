@@ -6,13 +6,14 @@
 -- before it for the comparisons, so it costs the night, not the history. Every row keeps
 -- the fingerprint of the seeds it was scored with; when they change, the next build
 -- rescores the whole history. A change to this SQL does not: deploy it with
--- `dbt run --full-refresh --select int_customer_health_scored`. fct_customer_health_daily
--- publishes it.
+-- `dbt run --full-refresh --select int_customer_health_scored`. The hooks keep its
+-- months as chunks that fct_customer_health_daily publishes (health_history_chunks.sql).
 {{ config(
     materialized='incremental',
     schema='core',
     incremental_strategy='append',
-    pre_hook="{{ delete_incremental_window('health_date', health_scoring_fingerprint()) }}",
+    pre_hook="{{ delete_rescored_health_history(health_scoring_fingerprint()) }}",
+    post_hook="{{ write_health_history_chunks(health_history_columns()) }}",
     indexes=[{'columns': ['health_date']}],
 ) }}
 {%- set first_day = incremental_first_day('health_date', health_scoring_fingerprint()) %}
