@@ -119,6 +119,9 @@
                 ' add constraint within_month check (health_date >= %L and health_date < %L)',
                 '{{ this.schema }}', chunk_table, month_start, month_start + interval '1 month'
             );
+            -- Statistics now: the marts read the chunk within minutes, before autovacuum
+            -- would analyze it, and plan the history's joins on them.
+            execute format('analyze %I.%I', '{{ this.schema }}', chunk_table);
             insert into {{ registry }} (month_start, chunk_table)
             values (month_start, chunk_table);
         end loop;

@@ -14,7 +14,10 @@
     incremental_strategy='append',
     pre_hook="{{ delete_rescored_health_history(health_scoring_fingerprint()) }}",
     post_hook="{{ write_health_history_chunks(health_history_columns()) }}",
-    indexes=[{'columns': ['health_date']}],
+    indexes=[
+        {'columns': ['health_date']},
+        {'columns': ['customer_id', 'health_date'], 'unique': True},
+    ],
 ) }}
 {%- set first_day = incremental_first_day('health_date', health_scoring_fingerprint()) %}
 

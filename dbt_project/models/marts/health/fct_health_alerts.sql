@@ -5,10 +5,13 @@
 -- would otherwise alert every few days and teach people to ignore alerts. Derived from
 -- the daily history, so rerunning or backfilling a night reproduces the same rows; the
 -- alert sender keeps its own ledger to notify each once.
--- Not materialized: each read below keeps only the rows and columns it needs instead of a
--- copy of the whole history.
+-- Reads the scored history in core (the rows fct_customer_health_daily publishes), not the
+-- published view: its key index serves the confirmation windows' reads by customer and
+-- day, which a view over month tables cannot give one index for. Not materialized: each
+-- read below keeps only the rows and columns it needs instead of a copy of the history.
 with health_daily as not materialized (
-    select * from {{ ref('fct_customer_health_daily') }}
+    select * from {{ ref('int_customer_health_scored') }}
+    where health_date <= {{ as_of_date() }}
 ),
 
 bands as (
