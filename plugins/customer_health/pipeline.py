@@ -35,6 +35,7 @@ from customer_health.ingest.loader import (
     record_rejected_entries,
     unchanged_since_last_load,
 )
+from customer_health.publish.history_chunks import prune_history_chunks
 from customer_health.publish.swap import publish, schema_exists, table_names
 from customer_health.quality.gates import enforce, run_gate, run_reports_dir
 from customer_health.quality.raw_scope import LEDGER_FILES, raw_scope
@@ -377,6 +378,7 @@ def publish_marts(
         )
         drops = record_band_drops(conn, drops, run_id, logical_date, list(notifiers))
         stale = _drop_failed_build_schemas(conn, settings, run_id)
+        pruned_chunks = prune_history_chunks(conn, settings)
         delivery = deliver_pending(conn, notifiers)
     return {
         "schema": result.schema,
@@ -384,6 +386,7 @@ def publish_marts(
         "row_counts": result.row_counts,
         "pruned_backups": result.pruned,
         "dropped_build_schemas": stale,
+        "pruned_history_chunks": len(pruned_chunks),
         "band_drops": len(drops),
         "alerts_delivered": delivery.delivered,
         "alerts_undelivered": delivery.failed,

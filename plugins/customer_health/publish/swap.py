@@ -23,7 +23,6 @@ import structlog
 from psycopg import sql
 
 from customer_health.errors import PublishError, PublishLockTimeout
-from customer_health.publish.history_chunks import prune_history_chunks
 from customer_health.settings import Settings
 from customer_health.transform.dbt import personal_data_models
 from customer_health.warehouse.bootstrap import BI_ROLE, CS_ROLE
@@ -228,13 +227,11 @@ def publish(
             "yesterday's tables remain published"
         ) from error
     pruned = prune_backups(conn, settings)
-    pruned_chunks = prune_history_chunks(conn, settings)
     log.info(
         "published",
         schema=published,
         backup=backup if had_previous else None,
         pruned=pruned,
-        pruned_history_chunks=len(pruned_chunks),
         **counts,
     )
     return PublishResult(published, backup if had_previous else None, counts, pruned)
