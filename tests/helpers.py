@@ -134,6 +134,48 @@ def history_chunks(conn: psycopg.Connection, schema: str = "analytics") -> dict[
     return {name: date(int(name.split("_")[2]), int(name.split("_")[3]), 1) for (name,) in rows}
 
 
+def unmatched_history_chunks(conn: psycopg.Connection) -> dict[date, int]:
+    """Months whose registered chunk differs from int_customer_health_scored's rows for that
+    month (rows missing on either side, counted), plus scored months with no chunk: empty
+    when the month tables hold exactly the scored history."""
+    registered = dict(
+        conn.execute("select month_start, chunk_table from core.health_history_chunks").fetchall()
+    )
+    scored_months = {
+        month
+        for (month,) in conn.execute(
+            "select distinct date_trunc('month', health_date)::date"
+            " from core.int_customer_health_scored"
+        ).fetchall()
+    }
+    unmatched = {month: -1 for month in scored_months - registered.keys()}
+    for month, chunk in registered.items():
+        columns = sql.SQL(", ").join(
+            sql.Identifier(name)
+            for (name,) in conn.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = 'core' and table_name = %s order by ordinal_position",
+                [chunk],
+            ).fetchall()
+        )
+        scored = sql.SQL(
+            "select {columns} from core.int_customer_health_scored"
+            " where date_trunc('month', health_date)::date = {month}"
+        ).format(columns=columns, month=sql.Literal(month))
+        kept = sql.SQL("select {columns} from {chunk}").format(
+            columns=columns, chunk=sql.Identifier("core", chunk)
+        )
+        differing = conn.execute(
+            sql.SQL(
+                "select (select count(*) from ({scored} except all {kept}) as missing)"
+                " + (select count(*) from ({kept} except all {scored}) as extra)"
+            ).format(scored=scored, kept=kept)
+        ).fetchone()[0]
+        if differing:
+            unmatched[month] = differing
+    return unmatched
+
+
 @contextmanager
 def capture_webhooks(refuse_first: int = 0) -> Iterator[tuple[str, list[bytes]]]:
     """A real HTTP server on 127.0.0.1 that records the bodies POSTed to it and accepted.

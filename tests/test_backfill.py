@@ -12,7 +12,7 @@ import psycopg
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.transform.dbt import dbt_environment, night_environment
-from tests.helpers import cli, dbt, fresh_database, table_checksums
+from tests.helpers import cli, dbt, fresh_database, table_checksums, unmatched_history_chunks
 
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)
 SECOND = FIRST + timedelta(days=1)
@@ -84,6 +84,7 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
             "int_expansion_opportunities_history",
         }
         assert table_checksums(conn, "core") == incremental
+        assert unmatched_history_chunks(conn) == {}
 
     # New weights rescore every day, not only the window.
     shift_weight(replayed_url, "0.05")
@@ -92,6 +93,7 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
         run_models(replayed_url, "int_customer_health_scored", full_refresh=run == "full")
         with psycopg.connect(replayed_url) as conn:
             scored[run] = table_checksums(conn, "core")["int_customer_health_scored"]
+            assert unmatched_history_chunks(conn) == {}, run
     assert scored["incremental"] == scored["full"] != incremental["int_customer_health_scored"]
     # The seed's own weights back (rescored once more), so the rerun below scores a window.
     shift_weight(replayed_url, "-0.05")
@@ -111,6 +113,7 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
             [f"usage/{SECOND}/events.csv"],
         ).fetchone()[0]
         assert replaced == 2  # loaded, then replaced by the corrected file
+        assert unmatched_history_chunks(conn) == {}
         # This database also published nights 1 and 3: compare night 2's opportunities.
         replayed = table_checksums(conn, night=SECOND)
 

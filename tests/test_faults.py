@@ -273,13 +273,39 @@ def test_rollback_restores_the_previous_version_in_one_step(db, env):
 def test_a_night_writes_the_months_it_rescored_and_the_night_before_keeps_its_own(db, env):
     """The history view of the night before (now the backup) still reads the chunks it was
     published with, unchanged; tonight's view shares every month before the rescored window
-    and has a new chunk for the rest. A chunk no view and no registry row names is gone."""
+    and has a new chunk for the rest. The publish drops a chunk no view and no registry row
+    names, and keeps one that any view reads."""
     night = db.execute("select max(health_date) from analytics.fct_customer_health_daily")
     other = FIRST if night.fetchone()[0] == SECOND else SECOND
     before = history_chunks(db)
     before_rows = table_checksums(db)["fct_customer_health_daily"]
-    result = cli(env, "run", "--date", other.isoformat())
-    assert result.returncode == 0, result.stderr[-3000:]
+    db.execute("create table core.health_history_2026_09_900 (customer_id text)")
+    db.execute("create table core.health_history_2026_09_901 (customer_id text)")
+    db.execute("create schema chunk_reader")
+    db.execute("create view chunk_reader.kept as select * from core.health_history_2026_09_901")
+    try:
+        result = cli(env, "run", "--date", other.isoformat())
+        assert result.returncode == 0, result.stderr[-3000:]
+        chunks = {
+            name
+            for (name,) in db.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema = 'core' and table_name ~ '^health_history_\\d'"
+            ).fetchall()
+        }
+        read = {
+            name
+            for (name,) in db.execute(
+                "select table_name from information_schema.view_table_usage"
+                " where table_schema = 'core' and table_name ~ '^health_history_\\d'"
+            ).fetchall()
+        }
+    finally:
+        db.execute("drop schema chunk_reader cascade")
+        db.execute("drop table if exists core.health_history_2026_09_900")
+        db.execute("drop table core.health_history_2026_09_901")
+    assert "health_history_2026_09_900" not in chunks
+    assert "health_history_2026_09_901" in chunks
     backup = db.execute(
         "select nspname from pg_namespace where nspname like 'analytics\\_backup\\_%'"
         " order by nspname desc limit 1"
@@ -292,21 +318,7 @@ def test_a_night_writes_the_months_it_rescored_and_the_night_before_keeps_its_ow
         name for name, month in before.items() if month < rescored
     }
     assert {month for name, month in after.items() if name not in before} == {rescored}
-    read = {
-        name
-        for (schema,) in db.execute(
-            "select nspname from pg_namespace where nspname like 'analytics%'"
-        ).fetchall()
-        for name in history_chunks(db, schema)
-    }
     registered = {
         name for (name,) in db.execute("select chunk_table from core.health_history_chunks")
-    }
-    chunks = {
-        name
-        for (name,) in db.execute(
-            "select table_name from information_schema.tables"
-            " where table_schema = 'core' and table_name ~ '^health_history_\\d'"
-        ).fetchall()
     }
     assert chunks == read | registered
