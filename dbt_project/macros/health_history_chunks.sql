@@ -14,7 +14,9 @@
 {%- endmacro %}
 
 {#- The history's published columns and their types (the view's contract checks them):
-    what a chunk keeps of int_customer_health_scored. -#}
+    what a chunk keeps of int_customer_health_scored. Chunks already written keep their
+    columns: after a change here, `dbt run --full-refresh --select int_customer_health_scored`
+    writes every month again. -#}
 {% macro health_history_columns() -%}
     {{ return({
         "customer_id":             "text",
@@ -81,8 +83,10 @@
 {%- endmacro %}
 
 {#- Post-hook of int_customer_health_scored, in the same transaction: a chunk for each
-    month without one (those just rescored, and new months). The publish drops the chunks
-    no registry row and no view names any more (publish/history_chunks.py). -#}
+    month without one (those just rescored, and new months). The pre-hook forgets a run of
+    months up to the newest, so those are the months after the newest one registered. The
+    publish drops the chunks no registry row and no view names any more
+    (publish/history_chunks.py). -#}
 {% macro write_health_history_chunks(columns) -%}
     {%- set registry = health_history_relation(this, "health_history_chunks") -%}
     do $chunks$
