@@ -91,7 +91,9 @@
     {%- set registry = health_history_relation(this, "health_history_chunks") -%}
     do $chunks$
     declare
+        chunk_schema constant text := '{{ this.schema }}';
         month_start date;
+        next_month date;
         chunk_table text;
     begin
         for month_start in
@@ -103,6 +105,7 @@
             )
             order by 1
         loop
+            next_month := month_start + interval '1 month';
             chunk_table := format(
                 'health_history_%s_%s',
                 to_char(month_start, 'YYYY_MM'),
@@ -111,7 +114,7 @@
             execute format(
                 'create table %I.%I as select {{ columns.keys() | join(", ") }} from {{ this }}'
                 ' where health_date >= %L and health_date < %L',
-                '{{ this.schema }}', chunk_table, month_start, month_start + interval '1 month'
+                chunk_schema, chunk_table, month_start, next_month
             );
             execute format(
                 'alter table %I.%I add primary key (customer_id, health_date),'
@@ -121,11 +124,11 @@
                 ' add constraint health_band_known check'
                 ' (health_band in (''green'', ''yellow'', ''red'')),'
                 ' add constraint within_month check (health_date >= %L and health_date < %L)',
-                '{{ this.schema }}', chunk_table, month_start, month_start + interval '1 month'
+                chunk_schema, chunk_table, month_start, next_month
             );
             -- Statistics now: the marts read the chunk within minutes, before autovacuum
             -- would analyze it, and plan the history's joins on them.
-            execute format('analyze %I.%I', '{{ this.schema }}', chunk_table);
+            execute format('analyze %I.%I', chunk_schema, chunk_table);
             insert into {{ registry }} (month_start, chunk_table)
             values (month_start, chunk_table);
         end loop;
