@@ -17,6 +17,7 @@
     indexes=[
         {'columns': ['health_date']},
         {'columns': ['customer_id', 'health_date'], 'unique': True},
+        {'columns': ['is_band_drop']},
     ],
 ) }}
 {%- set first_day = incremental_first_day('health_date', health_scoring_fingerprint()) %}

@@ -10,7 +10,7 @@
     schema='core',
     incremental_strategy='append',
     pre_hook="{{ delete_incremental_window('usage_date') }}",
-    indexes=[{'columns': ['usage_date']}],
+    indexes=[{'columns': ['usage_date']}, {'columns': ['customer_id', 'usage_date']}],
 ) }}
 {%- set first_day = incremental_first_day('usage_date') %}
 

@@ -6,6 +6,10 @@ with tonight as (
     where health_date = {{ as_of_date() }}
 ),
 
+usage_daily as not materialized (
+    select * from {{ ref('int_usage_daily') }}
+),
+
 freshness as (
     select
         max(loaded_through) filter (where source = 'billing') as billing_loaded_through,
@@ -15,13 +19,21 @@ freshness as (
     from {{ ref('stg_ops__source_freshness') }}
 ),
 
+-- Each of tonight's customers' last day with usage, read backwards from int_usage_daily's
+-- (customer_id, usage_date) index: a few index pages a customer instead of a pass over the
+-- whole usage history.
 last_usage as (
     select
-        customer_id,
-        max(usage_date) as last_usage_date
-    from {{ ref('int_usage_daily') }}
-    where usage_date <= {{ as_of_date() }}
-    group by customer_id
+        tonight.customer_id,
+        usage_days.last_usage_date
+    from tonight
+    cross join lateral (
+        select max(usage_daily.usage_date) as last_usage_date
+        from usage_daily
+        where
+            usage_daily.customer_id = tonight.customer_id
+            and usage_daily.usage_date <= {{ as_of_date() }}
+    ) as usage_days
 )
 
 select

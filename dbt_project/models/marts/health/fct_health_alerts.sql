@@ -6,9 +6,10 @@
 -- the daily history, so rerunning or backfilling a night reproduces the same rows; the
 -- alert sender keeps its own ledger to notify each once.
 -- Reads the scored history in core (the rows fct_customer_health_daily publishes), not the
--- published view: its key index serves the confirmation windows' reads by customer and
--- day, which a view over month tables cannot give one index for. Not materialized: each
--- read below keeps only the rows and columns it needs instead of a copy of the history.
+-- published view: its indexes find the drops (is_band_drop) and serve the confirmation
+-- windows' reads by customer and day, which a view over month tables cannot give one
+-- index for. Not materialized: each read below keeps only the rows and columns it needs
+-- instead of a copy of the history.
 with health_daily as not materialized (
     select * from {{ ref('int_customer_health_scored') }}
     where health_date <= {{ as_of_date() }}
@@ -36,67 +37,85 @@ drops as (
     where health_daily.is_band_drop
 ),
 
--- Every day of the confirmation window must have a score, all below the band left. The
--- window's days are joined by date, not by a range: a range join pairs each drop with
--- every day of its customer's history.
+-- Every day of the confirmation window must have a score, all below the band left: read
+-- for each drop as one range of the key index, so a drop costs its window, not its
+-- customer's history.
 confirmed_drops as (
     select
         drops.customer_id,
         drops.drop_date,
         drops.from_band,
-        max(health_daily.health_date) as alert_date
+        confirmation.alert_date
     from drops
     cross join alert_settings
     cross join
-        lateral generate_series(0, alert_settings.confirm_days - 1) as window_days (day_offset)
-    inner join health_daily
-        on
-            drops.customer_id = health_daily.customer_id
-            and health_daily.health_date = drops.drop_date + window_days.day_offset
-    group by drops.customer_id, drops.drop_date, drops.from_band, alert_settings.confirm_days
-    having
-        count(*) = alert_settings.confirm_days
-        and bool_and(health_daily.health_score < drops.from_band_floor)
+        lateral (
+            select
+                max(health_daily.health_date) as alert_date,
+                count(*) as days_scored,
+                bool_and(health_daily.health_score < drops.from_band_floor) as stayed_below
+            from health_daily
+            where
+                health_daily.customer_id = drops.customer_id
+                and health_daily.health_date
+                between drops.drop_date and drops.drop_date + alert_settings.confirm_days - 1
+        ) as confirmation
+    where
+        confirmation.days_scored = alert_settings.confirm_days
+        and confirmation.stayed_below
 ),
 
-first_confirmed_drops as (
-    select distinct on (customer_id)
+numbered_drops as (
+    select
+        customer_id,
+        drop_date,
+        alert_date,
+        row_number() over (partition by customer_id order by alert_date asc) as drop_number
+    from confirmed_drops
+),
+
+-- Walk each customer's confirmed drops in date order, one step a drop: the first is
+-- alerted, each later one only when the cool-down since the last alerted one has passed.
+-- Each step joins on the next drop's number, so the walk costs the drops, not drops
+-- times drops.
+alerted as (
+    with recursive drop_walk as (
+        select
+            customer_id,
+            drop_number,
+            drop_date,
+            alert_date,
+            alert_date as last_alert_date,
+            true as is_alerted
+        from numbered_drops
+        where drop_number = 1
+        union all
+        select
+            next_drop.customer_id,
+            next_drop.drop_number,
+            next_drop.drop_date,
+            next_drop.alert_date,
+            case
+                when next_drop.alert_date >= drop_walk.last_alert_date + alert_settings.cooldown_days
+                    then next_drop.alert_date
+                else drop_walk.last_alert_date
+            end as last_alert_date,
+            next_drop.alert_date >= drop_walk.last_alert_date + alert_settings.cooldown_days
+                as is_alerted
+        from drop_walk
+        cross join alert_settings
+        inner join numbered_drops as next_drop
+            on
+                drop_walk.customer_id = next_drop.customer_id
+                and drop_walk.drop_number + 1 = next_drop.drop_number
+    )
+
+    select
         customer_id,
         drop_date,
         alert_date
-    from confirmed_drops
-    order by customer_id asc, alert_date asc
-),
-
--- Walk each customer's confirmed drops in date order: the first is alerted, each later one
--- only when the cool-down since the last alerted one has passed.
-alerted as (
-    with recursive alert_chain as (
-        select * from first_confirmed_drops
-        union all
-        select
-            alert_chain.customer_id,
-            next_drop.drop_date,
-            next_drop.alert_date
-        from alert_chain
-        cross join alert_settings
-        cross join
-            lateral (
-                select
-                    confirmed_drops.drop_date,
-                    confirmed_drops.alert_date
-                from confirmed_drops
-                where
-                    confirmed_drops.customer_id = alert_chain.customer_id
-                    and confirmed_drops.alert_date
-                    >= alert_chain.alert_date + alert_settings.cooldown_days
-                    and confirmed_drops.alert_date > alert_chain.alert_date
-                order by confirmed_drops.alert_date asc
-                limit 1
-            ) as next_drop
-    )
-
-    select * from alert_chain
+    from drop_walk
+    where is_alerted
 )
 
 select

@@ -2,8 +2,11 @@
 -- and what share of them churned (no MRR left) or contracted (less MRR) 90 days later.
 -- Only month starts whose 90 days have fully passed by the night being built are scored.
 -- If the score predicts churn, red churns far more often than yellow, yellow than green.
-with health_daily as (
-    select * from {{ ref('fct_customer_health_daily') }}
+-- Reads the scored history in core (the rows fct_customer_health_daily publishes) by its
+-- health_date index, month start by month start, so a night reads a day a month instead
+-- of the whole history.
+with health_daily as not materialized (
+    select * from {{ ref('int_customer_health_scored') }}
 ),
 
 items as (
@@ -11,20 +14,24 @@ items as (
 ),
 
 month_starts as (
-    select distinct health_date as month_start
-    from health_daily
-    where
-        extract(day from health_date) = 1
-        and health_date + 90 <= {{ as_of_date() }}
+    select month_start::date as month_start
+    from
+        generate_series(
+            (select date_trunc('month', min(health_date)::timestamp) from health_daily),
+            ({{ as_of_date() }} - 90)::timestamp,
+            interval '1 month'
+        ) as month_starts (month_start)
 ),
 
+-- The days as an array, not a join: the planner then reads each day from the index instead
+-- of walking the whole index to merge with them.
 banded_at_start as (
     select
-        month_starts.month_start,
-        health_daily.customer_id,
-        health_daily.health_band
-    from month_starts
-    inner join health_daily on month_starts.month_start = health_daily.health_date
+        health_date as month_start,
+        customer_id,
+        health_band
+    from health_daily
+    where health_date = any(array(select month_starts.month_start from month_starts))
 ),
 
 mrr_at as (
