@@ -171,8 +171,9 @@ def test_mart_gate_names_the_failing_expectation(conn, published_night):
 
 
 def test_mart_gate_catches_a_daily_band_that_does_not_match_its_score(conn, published_night):
-    """The history's band check (a range join on the bands seed) flags the one row whose band
-    disagrees with its score, and nothing else. (An SQL expectation's failure gives its row
+    """The history's band check (each row's band looked up in the bands seed, its score
+    checked against that band's range) flags the one row whose band disagrees with its
+    score, and nothing else. (An SQL expectation's failure gives its row
     count: GX's SUMMARY results carry no rows for it.)"""
     build = copy_of_published(conn, "analytics_build_band_test", table_checksums(conn))
     changed = conn.execute(
