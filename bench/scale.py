@@ -153,8 +153,11 @@ def admin_connection() -> psycopg.Connection:
 
 
 def copy_database(conn: psycopg.Connection, source: str, copy: str) -> None:
+    """Copied file by file between two checkpoints: the default strategy writes the whole
+    warehouse through the WAL, and the checkpoints that follow would run into the night
+    timed next (one after another, 15 s apart, at SF 1: 17.8, 20.2, 22.3 s)."""
     conn.execute(
-        sql.SQL("create database {} template {}").format(
+        sql.SQL("create database {} template {} strategy file_copy").format(
             sql.Identifier(copy), sql.Identifier(source)
         )
     )
