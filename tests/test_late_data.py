@@ -5,7 +5,9 @@ arrives with tonight's files; tonight fails after ingest, in the incremental hea
 (as a night killed during dbt leaves it), so the file is in the ledger but not in the
 history; the rerun skips it as unchanged and must still rebuild the history from its day —
 equal to a clean build over the same files. (A mart failing later would not show it: the
-history models run before the marts and would already have taken the file in.)
+history models run before the marts and would already have taken the file in.) Tonight is
+November 2nd and the late day in October, so the rebuilt window crosses a month boundary:
+the history's October and November month tables are both written anew, and only they.
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ from datetime import date, timedelta
 import psycopg
 
 from customer_health.synthetic.generator import GeneratorConfig, generate
-from tests.helpers import break_model, cli, copy_project, fresh_database, table_checksums
+from tests.helpers import (
+    break_model,
+    cli,
+    copy_project,
+    fresh_database,
+    history_chunks,
+    table_checksums,
+    unmatched_history_chunks,
+)
 
-LAST = date(2026, 10, 31)
+LAST = date(2026, 11, 2)
 LATE_DAY = LAST - timedelta(days=10)
 DATA = GeneratorConfig(scale_factor=0.01, days=60, end_date=LAST, seed=13)
 LATE_FILE = f"nps/{LATE_DAY}/responses-late.csv"
@@ -68,6 +78,7 @@ def test_a_late_file_loaded_by_a_failed_night_reaches_the_history_on_the_rerun(
         customer = conn.execute("select min(customer_id) from analytics.dim_customers").fetchone()[
             0
         ]
+        yesterdays_chunks = history_chunks(conn)
     write_late_responses(landing, customer)
     broken = copy_project(tmp_path_factory.mktemp("late-broken-project"))
     break_model(broken, "int_customer_health_daily")
@@ -109,6 +120,13 @@ def test_a_late_file_loaded_by_a_failed_night_reaches_the_history_on_the_rerun(
         assert rerun_db.execute(
             "select count(*) from raw.responses where user_id like 'LATE-U%%'"
         ).fetchone() == (3,)
+        # The rebuilt window, October 23rd to November 2nd, wrote both months' tables anew
+        # and kept every earlier month's; what they hold is exactly the rescored history.
+        tonights_chunks = history_chunks(rerun_db)
+        rewritten = {m for name, m in tonights_chunks.items() if name not in yesterdays_chunks}
+        assert rewritten == {date(2026, 10, 1), date(2026, 11, 1)}
+        assert sorted(tonights_chunks.values()) == sorted(yesterdays_chunks.values())
+        assert unmatched_history_chunks(rerun_db) == {}
         # The rerun database also published yesterday: compare tonight's opportunities.
         assert table_checksums(rerun_db, "core", LAST) == table_checksums(clean_db, "core", LAST)
         assert table_checksums(rerun_db, night=LAST) == table_checksums(clean_db, night=LAST)
