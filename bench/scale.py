@@ -128,7 +128,7 @@ class Warehouse:
 
     def run_next_night(self) -> None:
         """NIGHT on the warehouse as the first night left it, restored from its copy: every
-        run starts from the same state, and none from one a run before it warmed."""
+        run starts from the same state, none from what the run before it left."""
         with admin_connection() as conn:
             drop_database(conn, self.database)
             copy_database(conn, self.first_night_copy, self.database)
