@@ -136,7 +136,8 @@ class Warehouse:
         self.next_nights.append(step("next night", "night", *options))
 
     def finish(self) -> dict[str, Step]:
-        """Drop the databases and files; the steps, the median next night as "next night"."""
+        """Drop the databases and files; the steps, and the median next night as "next night"
+        (the later of the two middle runs for an even count)."""
         by_wall = sorted(self.next_nights, key=lambda night: night.wall)
         with admin_connection() as conn:
             drop_database(conn, self.database)
@@ -274,6 +275,8 @@ def main() -> None:
     parser.add_argument("--database")
     parser.add_argument("--out")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.child:
         Path(args.out).write_text(json.dumps(child(args), default=str))
         return
