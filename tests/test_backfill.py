@@ -17,6 +17,8 @@ from tests.helpers import cli, dbt, fresh_database, table_checksums, unmatched_h
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)
 SECOND = FIRST + timedelta(days=1)
 DATA = GeneratorConfig(scale_factor=0.01, days=90, end_date=LAST, seed=9)
+# Indexes created by ensure_index post-hooks, not by the indexes config.
+HOOK_INDEXES = {"int_usage_daily_customer_day", "int_customer_health_scored_band_drop"}
 
 
 def run_models(url: str, models: str, *, full_refresh: bool = True) -> None:
@@ -41,6 +43,14 @@ def shift_weight(url: str, points: str) -> None:
             " where component in ('usage_depth', 'usage_trend')",
             {"p": points},
         )
+
+
+def hook_indexes(conn: psycopg.Connection) -> set[str]:
+    rows = conn.execute(
+        "select indexname from pg_indexes where schemaname = 'core' and indexname = any(%s)",
+        [sorted(HOOK_INDEXES)],
+    ).fetchall()
+    return {name for (name,) in rows}
 
 
 def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_factory):
@@ -85,6 +95,13 @@ def test_backfill_then_a_corrected_rerun_equals_a_clean_build(url, tmp_path_fact
         }
         assert table_checksums(conn, "core") == incremental
         assert unmatched_history_chunks(conn) == {}
+        # The indexes the hooks keep survive the refresh that replaced their tables, and a
+        # table built before them (dropped here) gets them on its next incremental run.
+        assert hook_indexes(conn) == HOOK_INDEXES
+        conn.execute("drop index " + ", ".join(f"core.{name}" for name in HOOK_INDEXES))
+    run_models(replayed_url, "int_usage_daily int_customer_health_scored", full_refresh=False)
+    with psycopg.connect(replayed_url) as conn:
+        assert hook_indexes(conn) == HOOK_INDEXES
 
     # New weights rescore every day, not only the window.
     shift_weight(replayed_url, "0.05")

@@ -13,11 +13,13 @@
     schema='core',
     incremental_strategy='append',
     pre_hook="{{ delete_rescored_health_history(health_scoring_fingerprint()) }}",
-    post_hook="{{ write_health_history_chunks(health_history_columns()) }}",
+    post_hook=[
+        "{{ write_health_history_chunks(health_history_columns()) }}",
+        {"sql": "{{ ensure_index('int_customer_health_scored_band_drop', ['is_band_drop']) }}", "transaction": false},
+    ],
     indexes=[
         {'columns': ['health_date']},
         {'columns': ['customer_id', 'health_date'], 'unique': True},
-        {'columns': ['is_band_drop']},
     ],
 ) }}
 {%- set first_day = incremental_first_day('health_date', health_scoring_fingerprint()) %}

@@ -10,7 +10,8 @@
     schema='core',
     incremental_strategy='append',
     pre_hook="{{ delete_incremental_window('usage_date') }}",
-    indexes=[{'columns': ['usage_date']}, {'columns': ['customer_id', 'usage_date']}],
+    indexes=[{'columns': ['usage_date']}],
+    post_hook={"sql": "{{ ensure_index('int_usage_daily_customer_day', ['customer_id', 'usage_date']) }}", "transaction": false},
 ) }}
 {%- set first_day = incremental_first_day('usage_date') %}
 
