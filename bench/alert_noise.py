@@ -23,13 +23,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+from incremental import fresh_database
 from psycopg import sql
 
 from customer_health.pipeline import build, ingest, prepare_build
 from customer_health.settings import PROJECT_HOME, load_settings
 from customer_health.synthetic.generator import Customer, GeneratorConfig, generate
 from customer_health.transform.dbt import run_dbt
-from customer_health.warehouse.connection import drop_database, warehouse_url
+from customer_health.warehouse.connection import warehouse_url
 
 NIGHT = date(2026, 11, 26)
 CONFIRM_DAYS = (1, 2, 3, 5)
@@ -76,9 +77,7 @@ def main() -> None:
         settings = replace(
             load_settings(), home=home, database="bench_alert_noise", landing_path=str(landing)
         )
-        admin = warehouse_url(replace(settings, database="postgres"))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            drop_database(conn, settings.database)
+        fresh_database(settings)
         run_id = "bench-alert-noise"
         ingest(settings, NIGHT, run_id)
         schema = build(settings, prepare_build(settings, NIGHT, run_id))["build_schema"]

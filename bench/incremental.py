@@ -34,9 +34,13 @@ INCREMENTAL_MODELS = "int_usage_daily int_customer_health_daily int_customer_hea
 STAGES = ("ingest", "validate_raw", "build", "validate_marts", "publish", "dbt_docs")
 
 
+def admin_connection(settings: Settings) -> psycopg.Connection:
+    """Autocommit, to the server's ``postgres`` database: for dropping and copying warehouses."""
+    return psycopg.connect(warehouse_url(replace(settings, database="postgres")), autocommit=True)
+
+
 def fresh_database(settings: Settings) -> Settings:
-    admin = warehouse_url(replace(settings, database="postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with admin_connection(settings) as conn:
         drop_database(conn, settings.database)
     return settings
 

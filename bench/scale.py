@@ -30,14 +30,14 @@ from pathlib import Path
 
 import psycopg
 from child_process import run_measured
-from incremental import load
+from incremental import admin_connection, load
 from psycopg import sql
 
 from customer_health.logs import configure_logging
 from customer_health.pipeline import run_night
 from customer_health.settings import load_settings
 from customer_health.synthetic.generator import GeneratorConfig, append_day, generate
-from customer_health.warehouse.connection import drop_database, warehouse_url
+from customer_health.warehouse.connection import drop_database
 
 NIGHT = date(2026, 11, 26)
 SEED = 11
@@ -129,7 +129,7 @@ class Warehouse:
     def run_next_night(self) -> None:
         """NIGHT on the warehouse as the first night left it, restored from its copy: every
         run starts from the same state, none from what the run before it left."""
-        with admin_connection() as conn:
+        with admin_connection(load_settings()) as conn:
             drop_database(conn, self.database)
             copy_database(conn, self.first_night_copy, self.database)
         options = ["--landing", self.landing, "--database", self.database, "--day", str(NIGHT)]
@@ -139,18 +139,13 @@ class Warehouse:
         """Drop the databases and files; the steps, and the median next night as "next night"
         (the later of the two middle runs for an even count)."""
         by_wall = sorted(self.next_nights, key=lambda night: night.wall)
-        with admin_connection() as conn:
+        with admin_connection(load_settings()) as conn:
             drop_database(conn, self.database)
             drop_database(conn, self.first_night_copy)
         shutil.rmtree(self.landing)
         shutil.rmtree(f"{self.landing}-reports")
         walls = [night.wall for night in self.next_nights]
         return {**self.steps, "next night": replace(by_wall[len(by_wall) // 2], walls=walls)}
-
-
-def admin_connection() -> psycopg.Connection:
-    admin = replace(load_settings(), database="postgres")
-    return psycopg.connect(warehouse_url(admin), autocommit=True)
 
 
 def copy_database(conn: psycopg.Connection, source: str, copy: str) -> None:
@@ -170,7 +165,7 @@ def prepare(scale_factor: float, days: int, folder: Path) -> Warehouse:
     landing = str(folder / tag)
     database = f"bench_scale_{tag}".replace("-", "_")
     warehouse = Warehouse(f"SF {scale_factor:g}, {days} days", landing, database, {})
-    with admin_connection() as conn:
+    with admin_connection(load_settings()) as conn:
         drop_database(conn, database)
         drop_database(conn, warehouse.first_night_copy)
     print(f"SF {scale_factor:g}, {days} days of history:", flush=True)
@@ -178,7 +173,7 @@ def prepare(scale_factor: float, days: int, folder: Path) -> Warehouse:
     night = ["--landing", landing, "--database", database, "--day", str(NIGHT - timedelta(1))]
     warehouse.steps["generate"] = step("generate", "generate", *window)
     warehouse.steps["first night"] = step("first night", "night", *night)
-    with admin_connection() as conn:
+    with admin_connection(load_settings()) as conn:
         copy_database(conn, database, warehouse.first_night_copy)
     append = ["--landing", landing, "--day", str(NIGHT)]
     warehouse.steps["append-day"] = step("append-day", "append", *append)
