@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -216,21 +217,28 @@ def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def dbt(*args: str, env: dict) -> subprocess.CompletedProcess:
-    """The dbt CLI on this project, in a process of its own (dbt keeps global state)."""
+def dbt(*args: str, env: dict, target: Path | None = None) -> subprocess.CompletedProcess:
+    """The dbt CLI on this project, in a process of its own (dbt keeps global state).
+
+    Its artifacts go to ``target``, or a folder of the call's own, never the project's
+    ``target``: the DAG is drawn from its manifest, which tests running beside this one read.
+    """
     project = str(PROJECT_HOME / "dbt_project")
-    return subprocess.run(
-        [
-            str(BIN / "dbt"),
-            "--no-use-colors",
-            *args,
-            "--project-dir",
-            project,
-            "--profiles-dir",
-            project,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    with tempfile.TemporaryDirectory(prefix="dbt_target_") as scratch:
+        return subprocess.run(
+            [
+                str(BIN / "dbt"),
+                "--no-use-colors",
+                *args,
+                "--project-dir",
+                project,
+                "--profiles-dir",
+                project,
+                "--target-path",
+                str(target or scratch),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )

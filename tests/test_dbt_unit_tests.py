@@ -77,9 +77,8 @@ def test_a_night_that_is_not_a_date_never_reaches_sql(url, scratch_conn, tmp_pat
         "compile",
         "--select",
         "stg_nps__responses",
-        "--target-path",
-        str(tmp_path),  # not the project's target, whose manifest the DAG is drawn from
         env=env,
+        target=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:]
     compiled = next((tmp_path / "compiled").rglob("stg_nps__responses.sql")).read_text()
@@ -95,9 +94,7 @@ def test_a_run_without_a_night_stops_instead_of_building_today(url, scratch_conn
         **dbt_environment(with_database(url, scratch_conn.info.dbname), "x"),
         AS_OF_DATE_ENV: "",
     }
-    result = dbt(
-        "compile", "--select", "stg_nps__responses", "--target-path", str(tmp_path), env=env
-    )
+    result = dbt("compile", "--select", "stg_nps__responses", env=env, target=tmp_path)
     assert result.returncode == 2  # dbt's exit code for an error outside a node's SQL
     assert "no night to build: the pipeline sets DBT_AS_OF_DATE" in result.stdout
     assert not (tmp_path / "compiled").exists()

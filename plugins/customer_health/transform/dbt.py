@@ -241,14 +241,31 @@ def _keep_parse(target: Path, parse_cache: Path) -> None:
 
 def write_manifest(settings: Settings) -> Path:
     """`dbt parse` into target/manifest.json: what the Airflow task group is rendered from,
-    so parsing a DAG never has to run dbt. Needs no warehouse connection."""
+    so parsing a DAG never has to run dbt. Needs no warehouse connection.
+
+    dbt parses into a folder of its own and the manifest is renamed into place: a
+    dag-processor or a night reading it meanwhile sees the old file or the new one, never
+    half of one."""
     from dbt.cli.main import dbtRunner
 
     disable_telemetry()
     project = str(settings.dbt_project_dir)
-    outcome = dbtRunner().invoke(
-        ["parse", "--project-dir", project, "--profiles-dir", project, "--no-use-colors"]
-    )
-    if not outcome.success:
-        raise DbtError(f"dbt parse failed: {outcome.exception}")
-    return manifest_path(settings)
+    manifest = manifest_path(settings)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="parse_", dir=manifest.parent) as target:
+        outcome = dbtRunner().invoke(
+            [
+                "parse",
+                "--project-dir",
+                project,
+                "--profiles-dir",
+                project,
+                "--target-path",
+                target,
+                "--no-use-colors",
+            ]
+        )
+        if not outcome.success:
+            raise DbtError(f"dbt parse failed: {outcome.exception}")
+        os.replace(Path(target) / manifest.name, manifest)
+    return manifest
