@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from customer_health.errors import QualityGateError
+from customer_health.quality.gx_import import import_great_expectations
 from customer_health.quality.raw_suites import write_raw_suites
 from customer_health.quality.report_site import REPORT_NAME, write_report
 from customer_health.settings import Settings, disable_telemetry
@@ -112,8 +113,7 @@ def gx_url(url: str, schema: str) -> str:
 
 def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id: str) -> GateResult:
     disable_telemetry()
-    import great_expectations as gx
-
+    gx = import_great_expectations()
     project = _prepare_project(settings, f"{run_id}-{checkpoint}")
     context = gx.get_context(
         mode="file",
