@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from customer_health.errors import IngestError, WarehouseError
+from customer_health.errors import FileRejected, IngestError, WarehouseError
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.file_partitions import file_prefix
 from customer_health.ingest.landing import LandingFile, discover
@@ -437,6 +437,49 @@ def test_a_file_without_rows_is_in_the_ledger_only_until_a_correction_brings_som
         [path],
     ).fetchall()
     assert ledger == [("r1", "loaded", 0), ("r2", "loaded", 1), ("r3", "loaded", 0)]
+
+
+def test_a_file_of_its_header_only_is_recorded_without_creating_a_table(scratch_conn, root):
+    """Most nights' customers, products and NPS files hold no row: their first load runs no
+    DDL (an event trigger records every command that would). A blank line after the header
+    is still a line, which the file is refused for, and a file with rows gets its partition."""
+    scratch_conn.execute(
+        "create table ddl_seen (tag text);"
+        "create function record_ddl() returns event_trigger language plpgsql as"
+        " $$ begin insert into ddl_seen select command_tag"
+        "  from pg_event_trigger_ddl_commands(); end $$;"
+        "create event trigger ddl_seen on ddl_command_end execute function record_ddl()"
+    )
+
+    def load(name: str, text: str) -> tuple[set[str], int, int]:
+        scratch_conn.execute("delete from ddl_seen")
+        result = load_file(scratch_conn, landed(root, name, text), "r1", 1.0)
+        tags = {tag for (tag,) in scratch_conn.execute("select distinct tag from ddl_seen")}
+        return tags, result.rows_read, result.rows_loaded
+
+    row = "R1,L1,u1,admin,9,,2026-02-12T10:00:00+00:00\n"
+    try:
+        assert load("nps/2026-02-10/responses.csv", RESPONSES_HEADER) == (set(), 0, 0)
+        no_line_break = RESPONSES_HEADER.rstrip("\n")
+        assert load("nps/2026-02-11/responses.csv", no_line_break) == (set(), 0, 0)
+        with pytest.raises(FileRejected, match="responses.csv line 2: .*missing data"):
+            load("nps/2026-02-12/responses.csv", RESPONSES_HEADER + "\n")
+        with_row = load("nps/2026-02-13/responses.csv", RESPONSES_HEADER + row)
+        partition = {"CREATE TABLE", "CREATE SEQUENCE", "ALTER SEQUENCE", "ALTER TABLE"}
+        assert with_row == (partition, 1, 1)
+    finally:
+        scratch_conn.execute("drop event trigger ddl_seen")
+    ledger = scratch_conn.execute(
+        "select file_path, status, rows_loaded from ops.load_ledger"
+        " where file_path like 'nps/2026-02-1_/responses.csv' order by 1"
+    ).fetchall()
+    assert ledger == [
+        ("nps/2026-02-10/responses.csv", "loaded", 0),
+        ("nps/2026-02-11/responses.csv", "loaded", 0),
+        ("nps/2026-02-12/responses.csv", "rejected", 0),
+        ("nps/2026-02-13/responses.csv", "loaded", 1),
+    ]
+    assert _leftover_tables(scratch_conn) == 0
 
 
 def _partitions(conn, path: str) -> int:

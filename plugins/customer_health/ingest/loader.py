@@ -565,6 +565,8 @@ def load_file(
             previous = _previous_checksum(conn, landing.path)
             if previous == checksum:
                 return skipped
+            if previous is None and _ends_after_header(landing):
+                return _load_header_only(conn, landing, fingerprint, run_id, started)
             segments = _segments(landing, size, streams)
             parts = plan_parts(
                 entity, landing.path, landing.logical_date, run_id, segments, uuid.uuid4().hex[:8]
@@ -591,14 +593,7 @@ def load_file(
                     f"Most often: {most}",
                     broken,
                 )
-            # Whatever the ledger says, rows of this file already in raw are replaced.
-            had_partitions = drop_loaded_partitions(conn, entity, landing.path)
-            conn.execute(
-                sql.SQL("delete from {} where _source_file = %s").format(
-                    sql.Identifier("raw_quarantine", entity.name)
-                ),
-                [landing.path],
-            )
+            had_partitions = _remove_earlier_rows(conn, landing)
             if quarantined:
                 _quarantine(conn, landing, header, parts)
             loaded = read - skipped_by_copy + rescued - drop_bad_rows(conn, parts)
@@ -640,6 +635,51 @@ def load_file(
         quarantined,
         previous is not None,
     )
+
+
+def _ends_after_header(landing: LandingFile) -> bool:
+    """Whether a CSV file holds its header line and nothing else (a line break may end
+    it): on a quiet night the customers, products and NPS files do. A blank line after the
+    header is a row, a bad one, and takes the usual path."""
+    if landing.path.endswith(".parquet"):
+        return False
+    read = b""
+    for chunk in _source_bytes(landing):
+        read += chunk
+        if read.partition(b"\n")[2]:
+            return False
+    return True
+
+
+def _load_header_only(
+    conn: psycopg.Connection,
+    landing: LandingFile,
+    fingerprint: tuple[str, int, str | None],
+    run_id: str,
+    started: datetime,
+) -> LoadResult:
+    """A file of no rows, loaded for the first time: in the ledger only, like any file
+    without a row to keep, but without creating the partition it would drop again (about
+    4 ms of DDL; 1,379 of a year's 2,555 files at 100 customers)."""
+    had_partitions = _remove_earlier_rows(conn, landing)
+    if landing.entity.name == "customers":
+        remember_customer_keys(conn, [], had_partitions)
+    _record(conn, landing, fingerprint, (0, 0, 0), "loaded", None, run_id, started)
+    log.info("loaded file", file=landing.path, rows=0, quarantined=0, streams=0, replaced=False)
+    return LoadResult(landing.path, landing.entity.name, "loaded", 0, 0, 0, False)
+
+
+def _remove_earlier_rows(conn: psycopg.Connection, landing: LandingFile) -> bool:
+    """Whatever the ledger says, rows of this file already in raw, or in quarantine, are
+    replaced; returns whether raw held any."""
+    had_partitions = drop_loaded_partitions(conn, landing.entity, landing.path)
+    conn.execute(
+        sql.SQL("delete from {} where _source_file = %s").format(
+            sql.Identifier("raw_quarantine", landing.entity.name)
+        ),
+        [landing.path],
+    )
+    return had_partitions
 
 
 def _record(
