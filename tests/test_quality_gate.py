@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 from customer_health.errors import DbtError, QualityGateError
 from customer_health.pipeline import check_full_history, validate_marts, validate_raw
 from customer_health.quality.gates import latest_report, run_project_dir
+from customer_health.quality.raw_scope import raw_scope
 from customer_health.settings import load_settings
 from customer_health.transform.dbt import manifest_path, run_dbt
 from tests.helpers import NIGHT, table_checksums
@@ -86,6 +88,44 @@ def test_the_nightly_raw_gate_checks_what_arrived_since_the_last_publish(
             "update raw.events set quantity = %s where _source_file = %s and _line = %s",
             [quantity, source_file, line],
         )
+
+
+def test_a_scope_of_every_loaded_file_reads_the_tables_and_a_later_one_lists_its_files(
+    scratch_conn,
+):
+    """A first night checks every file raw holds: its views read the raw tables unlisted (a
+    year's 365 listed files cost the planner more than they skip). After a publish, a view
+    lists the files loaded since, none for an entity with older files only."""
+
+    def loaded(path: str, entity: str) -> None:
+        scratch_conn.execute(
+            "insert into ops.load_ledger (file_path, source, entity, logical_date, size_bytes,"
+            " sha256, rows_loaded, status, run_id, started_at)"
+            " values (%s, 'test', %s, '2026-11-01', 1, %s, 1, 'loaded', 'test', now())",
+            [path, entity, path],
+        )
+
+    def listed_files() -> dict[str, list[str]]:
+        """The files each view of the scope lists, for the views that list any."""
+        with raw_scope(scratch_conn, "test-scope-views", full=False) as schema:
+            views = scratch_conn.execute(
+                "select viewname, definition from pg_views where schemaname = %s", [schema]
+            ).fetchall()
+        return {
+            name: [f for f in found.group(1).split(",") if f]
+            for name, definition in views
+            if (found := re.search(r"ANY \('\{(.*?)\}'", definition))
+        }
+
+    loaded("usage/2026-11-01/events.csv", "events")
+    loaded("nps/2026-11-01/responses.csv", "responses")
+    assert listed_files() == {}
+    scratch_conn.execute(
+        "insert into ops.publish_log (run_id, row_counts, gate_results, duration_seconds)"
+        " values ('test', '{}', '{}', 0)"
+    )
+    loaded("usage/2026-11-02/events.csv", "events")
+    assert listed_files() == {"events": ["usage/2026-11-02/events.csv"], "responses": []}
 
 
 def names_of(results) -> set[str]:

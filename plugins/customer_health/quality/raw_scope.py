@@ -12,7 +12,10 @@ The gate reads a schema of its own with a view per entity and ``load_ledger_file
 newest loaded ledger row of each file in scope); the suites name tables without a schema,
 so the same suites validate either scope. A night's views list their files as constants:
 ``raw`` is partitioned by file, and constants let PostgreSQL skip the other partitions
-while planning instead of scanning the history.
+while planning instead of scanning the history. When the files in scope are every file of
+an entity (a first night), its view is the table: a year's 365 constants cost more to
+check than the history they would skip (the raw gate of a first night at SF 0.1: about
+10 s listed, 5.4 s unlisted).
 """
 
 from __future__ import annotations
@@ -54,19 +57,21 @@ def raw_scope(conn: psycopg.Connection, run_id: str, *, full: bool) -> Iterator[
         conn.execute(
             sql.SQL("create table {} as " + newest).format(sql.Identifier(schema, LEDGER_FILES))
         )
+        loaded = dict(conn.execute(f"select entity, count(*) from ({NEWEST_LOADED}) n group by 1"))
         for entity in ENTITIES:
-            _entity_view(conn, schema, entity.name, full)
+            _entity_view(conn, schema, entity.name, full, loaded.get(entity.name, 0))
         yield schema
     finally:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
 
 
-def _entity_view(conn: psycopg.Connection, schema: str, entity: str, full: bool) -> None:
+def _entity_view(
+    conn: psycopg.Connection, schema: str, entity: str, full: bool, loaded: int
+) -> None:
+    """The entity's rows in scope; ``loaded`` is how many of its files raw holds. The files
+    in scope are some of those, so as many of them are all of them."""
     source = sql.Identifier(RAW_SCHEMA, entity)
     view = sql.Identifier(schema, entity)
-    if full:
-        conn.execute(sql.SQL("create view {} as select * from {}").format(view, source))
-        return
     files = [
         path
         for (path,) in conn.execute(
@@ -76,6 +81,9 @@ def _entity_view(conn: psycopg.Connection, schema: str, entity: str, full: bool)
             [entity],
         )
     ]
+    if full or len(files) == loaded:
+        conn.execute(sql.SQL("create view {} as select * from {}").format(view, source))
+        return
     conn.execute(
         sql.SQL("create view {} as select * from {} where _source_file = any({})").format(
             view, source, sql.Literal(files)
