@@ -459,25 +459,27 @@ def test_a_file_of_its_header_only_is_recorded_without_creating_a_table(scratch_
 
     row = "R1,L1,u1,admin,9,,2026-02-12T10:00:00+00:00\n"
     try:
-        assert load("nps/2026-02-10/responses.csv", RESPONSES_HEADER) == (set(), 0, 0)
+        assert load("nps/2026-04-10/responses-ddl.csv", RESPONSES_HEADER) == (set(), 0, 0)
         no_line_break = RESPONSES_HEADER.rstrip("\n")
-        assert load("nps/2026-02-11/responses.csv", no_line_break) == (set(), 0, 0)
-        with pytest.raises(FileRejected, match="responses.csv line 2: .*missing data"):
-            load("nps/2026-02-12/responses.csv", RESPONSES_HEADER + "\n")
-        with_row = load("nps/2026-02-13/responses.csv", RESPONSES_HEADER + row)
+        assert load("nps/2026-04-11/responses-ddl.csv", no_line_break) == (set(), 0, 0)
+        with pytest.raises(FileRejected, match="responses-ddl.csv line 2: .*missing data"):
+            load("nps/2026-04-12/responses-ddl.csv", RESPONSES_HEADER + "\n")
+        with_row = load("nps/2026-04-13/responses-ddl.csv", RESPONSES_HEADER + row)
         partition = {"CREATE TABLE", "CREATE SEQUENCE", "ALTER SEQUENCE", "ALTER TABLE"}
         assert with_row == (partition, 1, 1)
     finally:
-        scratch_conn.execute("drop event trigger ddl_seen")
+        scratch_conn.execute(
+            "drop event trigger ddl_seen; drop function record_ddl(); drop table ddl_seen"
+        )
     ledger = scratch_conn.execute(
         "select file_path, status, rows_loaded from ops.load_ledger"
-        " where file_path like 'nps/2026-02-1_/responses.csv' order by 1"
+        " where file_path like '%/responses-ddl.csv' order by file_path"
     ).fetchall()
     assert ledger == [
-        ("nps/2026-02-10/responses.csv", "loaded", 0),
-        ("nps/2026-02-11/responses.csv", "loaded", 0),
-        ("nps/2026-02-12/responses.csv", "rejected", 0),
-        ("nps/2026-02-13/responses.csv", "loaded", 1),
+        ("nps/2026-04-10/responses-ddl.csv", "loaded", 0),
+        ("nps/2026-04-11/responses-ddl.csv", "loaded", 0),
+        ("nps/2026-04-12/responses-ddl.csv", "rejected", 0),
+        ("nps/2026-04-13/responses-ddl.csv", "loaded", 1),
     ]
     assert _leftover_tables(scratch_conn) == 0
 

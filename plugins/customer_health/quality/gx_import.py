@@ -8,6 +8,11 @@ process, so every gate paid that second. None of our suites uses them.
 They are imported lazily instead (the standard library's ``importlib.util.LazyLoader``): the
 import makes an empty module object and the module's code runs on its first attribute
 access. An expectation that does use scipy.stats still gets the whole module, a second late.
+
+Two limits of a lazy module, harmless as the gates use them (one thread, no direct import of
+a deferred module's submodule): on Python 3.11 its first use is not locked against a second
+thread, and ``import scipy.stats.qmc`` before any use of ``scipy.stats`` would run that
+submodule twice.
 """
 
 from __future__ import annotations
