@@ -91,16 +91,10 @@ def run_dbt(
     disable_telemetry()
     os.environ.update(dbt_environment(url, build_schema))
     os.environ.update(night_environment(as_of, reprocess_from))
-    project = str(settings.dbt_project_dir)
     with tempfile.TemporaryDirectory(prefix="dbt_target_") as target:
         args = [
             *command,
-            "--project-dir",
-            project,
-            "--profiles-dir",
-            project,
-            "--target-path",
-            target,
+            *_project_flags(settings, target),
             *(["--vars", json.dumps({"full_history": True})] if full_history else []),
             *_reuse_parse(parse_cache),
             "--no-use-colors",
@@ -183,7 +177,6 @@ def write_docs_site(
     disable_telemetry()
     os.environ.update(dbt_environment(url, schema))
     os.environ.update(night_environment(as_of))
-    project = str(settings.dbt_project_dir)
     outcome = dbtRunner().invoke(
         [
             "docs",
@@ -193,12 +186,7 @@ def write_docs_site(
             "marts",
             "--exclude",
             "config.meta.personal_data:true",  # published elsewhere (the personal-data schema)
-            "--project-dir",
-            project,
-            "--profiles-dir",
-            project,
-            "--target-path",
-            str(target),
+            *_project_flags(settings, target),
             *_reuse_parse(parse_cache),
             "--no-use-colors",
         ]
@@ -207,6 +195,12 @@ def write_docs_site(
         raise DbtError(f"dbt docs generate failed: {outcome.exception}")
     _keep_parse(target, parse_cache)
     return target / "static_index.html"
+
+
+def _project_flags(settings: Settings, target: Path | str) -> list[str]:
+    """The project, whose folder holds its profile too, and where dbt writes its artifacts."""
+    project = str(settings.dbt_project_dir)
+    return ["--project-dir", project, "--profiles-dir", project, "--target-path", str(target)]
 
 
 def _parse_file(folder: Path) -> Path:
@@ -249,21 +243,11 @@ def write_manifest(settings: Settings) -> Path:
     from dbt.cli.main import dbtRunner
 
     disable_telemetry()
-    project = str(settings.dbt_project_dir)
     manifest = manifest_path(settings)
     manifest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="parse_", dir=manifest.parent) as target:
         outcome = dbtRunner().invoke(
-            [
-                "parse",
-                "--project-dir",
-                project,
-                "--profiles-dir",
-                project,
-                "--target-path",
-                target,
-                "--no-use-colors",
-            ]
+            ["parse", *_project_flags(settings, target), "--no-use-colors"]
         )
         if not outcome.success:
             raise DbtError(f"dbt parse failed: {outcome.exception}")
