@@ -135,22 +135,35 @@ def _parquet_header(landing: LandingFile) -> list[str]:
             raise FileRejected(f"{landing.path}: not a readable Parquet file ({error})") from error
 
 
-def _read_header(landing: LandingFile) -> list[str]:
+@dataclass(frozen=True)
+class Header:
+    names: list[str]
+    # Nothing but a line break follows the header line: on a quiet night the customers,
+    # products and NPS files hold no row. A blank line after the header is a (bad) row.
+    alone: bool
+
+
+def _read_header(landing: LandingFile) -> Header:
     if landing.path.endswith(".parquet"):
-        return _parquet_header(landing)
+        return Header(_parquet_header(landing), alone=False)
     buffer = b""
-    for chunk in _source_bytes(landing):
+    chunks = _source_bytes(landing)
+    for chunk in chunks:
         buffer += chunk
         if b"\n" in buffer or len(buffer) > CHUNK:
             break
-    first_line = buffer.split(b"\n", 1)[0].rstrip(b"\r")
+    first_line, line_break, rest = buffer.partition(b"\n")
+    if line_break and not rest:
+        rest = next(chunks, b"")
+    first_line = first_line.rstrip(b"\r")
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise FileRejected(f"{landing.path} line 1: header is not valid UTF-8") from error
     if not text.strip():
         raise FileRejected(f"{landing.path}: file is empty (no header line)")
-    return [name.strip() for name in next(csv.reader(io.StringIO(text)))]
+    names = [name.strip() for name in next(csv.reader(io.StringIO(text)))]
+    return Header(names, alone=not rest and len(buffer) <= CHUNK)
 
 
 def _check_header(landing: LandingFile, header: list[str]) -> None:
@@ -557,7 +570,8 @@ def load_file(
     parts: list[Part] = []
     try:
         _refuse_a_copy(conn, landing, checksum)
-        header = _read_header(landing)
+        header_line = _read_header(landing)
+        header = header_line.names
         _check_header(landing, header)
         with conn.transaction():
             # A second loader of the same file waits here, then finds the first one's ledger row.
@@ -565,7 +579,7 @@ def load_file(
             previous = _previous_checksum(conn, landing.path)
             if previous == checksum:
                 return skipped
-            if previous is None and _ends_after_header(landing):
+            if previous is None and header_line.alone:
                 return _load_header_only(conn, landing, fingerprint, run_id, started)
             segments = _segments(landing, size, streams)
             parts = plan_parts(
@@ -635,20 +649,6 @@ def load_file(
         quarantined,
         previous is not None,
     )
-
-
-def _ends_after_header(landing: LandingFile) -> bool:
-    """Whether a CSV file holds its header line and nothing else (a line break may end
-    it): on a quiet night the customers, products and NPS files do. A blank line after the
-    header is a row, a bad one, and takes the usual path."""
-    if landing.path.endswith(".parquet"):
-        return False
-    read = b""
-    for chunk in _source_bytes(landing):
-        read += chunk
-        if read.partition(b"\n")[2]:
-            return False
-    return True
 
 
 def _load_header_only(
