@@ -57,7 +57,11 @@ def raw_scope(conn: psycopg.Connection, run_id: str, *, full: bool) -> Iterator[
         conn.execute(
             sql.SQL("create table {} as " + newest).format(sql.Identifier(schema, LEDGER_FILES))
         )
-        loaded = dict(conn.execute(f"select entity, count(*) from ({NEWEST_LOADED}) n group by 1"))
+        loaded = (
+            {}
+            if full
+            else dict(conn.execute(f"select entity, count(*) from ({NEWEST_LOADED}) n group by 1"))
+        )
         for entity in ENTITIES:
             _entity_view(conn, schema, entity.name, full, loaded.get(entity.name, 0))
         yield schema
@@ -68,24 +72,25 @@ def raw_scope(conn: psycopg.Connection, run_id: str, *, full: bool) -> Iterator[
 def _entity_view(
     conn: psycopg.Connection, schema: str, entity: str, full: bool, loaded: int
 ) -> None:
-    """The entity's rows in scope; ``loaded`` is how many of its files raw holds. The files
-    in scope are some of those, so as many of them are all of them."""
+    """The entity's rows in scope; ``loaded`` is how many of its files the ledger has loaded.
+    The files in scope are some of those: only when fewer are the others filtered out."""
     source = sql.Identifier(RAW_SCHEMA, entity)
     view = sql.Identifier(schema, entity)
-    files = [
-        path
-        for (path,) in conn.execute(
-            sql.SQL("select file_path from {} where entity = %s order by file_path").format(
-                sql.Identifier(schema, LEDGER_FILES)
-            ),
-            [entity],
-        )
-    ]
-    if full or len(files) == loaded:
-        conn.execute(sql.SQL("create view {} as select * from {}").format(view, source))
-        return
-    conn.execute(
-        sql.SQL("create view {} as select * from {} where _source_file = any({})").format(
-            view, source, sql.Literal(files)
-        )
-    )
+    if not full:
+        files = [
+            path
+            for (path,) in conn.execute(
+                sql.SQL("select file_path from {} where entity = %s order by file_path").format(
+                    sql.Identifier(schema, LEDGER_FILES)
+                ),
+                [entity],
+            )
+        ]
+        if len(files) < loaded:
+            conn.execute(
+                sql.SQL("create view {} as select * from {} where _source_file = any({})").format(
+                    view, source, sql.Literal(files)
+                )
+            )
+            return
+    conn.execute(sql.SQL("create view {} as select * from {}").format(view, source))
