@@ -218,25 +218,39 @@ def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
     return row[0] if row else None
 
 
-def _known_rejection(conn: psycopg.Connection, path: str, checksum: str) -> str | None:
-    """The reason this very content was rejected, when the file's last outcome was that and
-    a night has reported it (failed naming it): such a file is not tried again, and not
-    reported again, until it changes. Unreported (the night died first), it is tried again."""
-    row = conn.execute(
-        "select status, sha256, message, reported_at from ops.load_ledger where file_path = %s"
-        " and status in ('loaded', 'rejected') order by finished_at desc limit 1",
-        [path],
-    ).fetchone()
-    known = row and row[0] == "rejected" and row[1] == checksum and row[3] is not None
-    return row[2] if known else None
+def _earlier_outcome(
+    conn: psycopg.Connection, path: str, checksum: str
+) -> tuple[str | None, str | None]:
+    """The checksum of the file's last load, and the reason this very content was rejected
+    when the file's last outcome was that and a night has reported it (failed naming it):
+    such a file is not tried again, and not reported again, until it changes. Unreported
+    (the night died first), it is tried again. One query: every file of a night asks."""
+    last = {
+        status: (sha256, message, reported, finished)
+        for status, sha256, message, reported, finished in conn.execute(
+            "select distinct on (status) status, sha256, message, reported_at, finished_at"
+            " from ops.load_ledger where file_path = %s and status in ('loaded', 'rejected')"
+            " order by status, finished_at desc",
+            [path],
+        )
+    }
+    loaded, rejected = last.get("loaded"), last.get("rejected")
+    known = (
+        rejected is not None
+        and rejected[0] == checksum
+        and rejected[2] is not None
+        and (loaded is None or loaded[3] < rejected[3])
+    )
+    return (loaded[0] if loaded else None), (rejected[1] if known else None)
 
 
 def _refuse_a_copy(conn: psycopg.Connection, landing: LandingFile, checksum: str) -> None:
     """Refuse a file byte for byte another loaded one with rows: for events and responses
     whatever its date, for the change logs (customers, subscriptions…) on the same day only,
     since a daily export may restate an unchanged list. Header-only files are alike by
-    nature and pass. Asked before the file is read: the ledger knows both checksums, and
-    a twin counts only while it is its file's last load (its rows are the ones in raw)."""
+    nature and are not asked about. Asked before the rows are read: the ledger knows both
+    checksums, and a twin counts only while it is its file's last load (its rows are the
+    ones in raw)."""
     twin = conn.execute(
         "select l.file_path from ops.load_ledger l where l.sha256 = %(sha256)s"
         " and l.entity = %(entity)s and l.file_path <> %(path)s and l.status = 'loaded'"
@@ -561,18 +575,20 @@ def load_file(
         message = f"{landing.path}: cannot be read ({error.strerror or error})"
         _record(conn, landing, (None, None, None), (0, 0, 0), "failed", message, run_id, started)
         raise IngestError(message) from error
-    if _previous_checksum(conn, landing.path) == checksum:
+    previous, reason = _earlier_outcome(conn, landing.path, checksum)
+    if previous == checksum:
         return skipped
-    if reason := _known_rejection(conn, landing.path, checksum):
+    if reason:
         return LoadResult(landing.path, landing.entity.name, "rejected", message=reason)
     entity = landing.entity
     fingerprint = (checksum, size, signature)
     parts: list[Part] = []
     try:
-        _refuse_a_copy(conn, landing, checksum)
         header_line = _read_header(landing)
         header = header_line.names
         _check_header(landing, header)
+        if not header_line.alone:
+            _refuse_a_copy(conn, landing, checksum)
         with conn.transaction():
             # A second loader of the same file waits here, then finds the first one's ledger row.
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [landing.path])
@@ -610,7 +626,8 @@ def load_file(
             had_partitions = _remove_earlier_rows(conn, landing)
             if quarantined:
                 _quarantine(conn, landing, header, parts)
-            loaded = read - skipped_by_copy + rescued - drop_bad_rows(conn, parts)
+            dropped = drop_bad_rows(conn, parts) if bad else 0
+            loaded = read - skipped_by_copy + rescued - dropped
             # A file with no rows is in the ledger only. Most nights' products and customers
             # files are empty, and every partition is one more table each query on raw plans
             # and opens, for as long as the history is kept.
