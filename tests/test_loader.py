@@ -6,10 +6,13 @@ Every case runs against a real PostgreSQL, in a database private to this module.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from customer_health.errors import FileRejected, IngestError, WarehouseError
@@ -441,8 +444,9 @@ def test_a_file_without_rows_is_in_the_ledger_only_until_a_correction_brings_som
 
 def test_a_file_of_its_header_only_is_recorded_without_creating_a_table(scratch_conn, root):
     """Most nights' customers, products and NPS files hold no row: their first load runs no
-    DDL (an event trigger records every command that would). A blank line after the header
-    is still a line, which the file is refused for, and a file with rows gets its partition."""
+    DDL (an event trigger records every command that would), nor does a Parquet file of no
+    rows. A blank line after the header is still a line, which the file is refused for, and
+    a file with rows gets its partition."""
     scratch_conn.execute(
         "create table ddl_seen (tag text);"
         "create function record_ddl() returns event_trigger language plpgsql as"
@@ -451,7 +455,7 @@ def test_a_file_of_its_header_only_is_recorded_without_creating_a_table(scratch_
         "create event trigger ddl_seen on ddl_command_end execute function record_ddl()"
     )
 
-    def load(name: str, text: str) -> tuple[set[str], int, int]:
+    def load(name: str, text: str | bytes) -> tuple[set[str], int, int]:
         scratch_conn.execute("delete from ddl_seen")
         result = load_file(scratch_conn, landed(root, name, text), "r1", 1.0)
         tags = {tag for (tag,) in scratch_conn.execute("select distinct tag from ddl_seen")}
@@ -464,6 +468,9 @@ def test_a_file_of_its_header_only_is_recorded_without_creating_a_table(scratch_
         assert load("nps/2026-04-11/responses-ddl.csv", no_line_break) == (set(), 0, 0)
         with pytest.raises(FileRejected, match="responses-ddl.csv line 2: .*missing data"):
             load("nps/2026-04-12/responses-ddl.csv", RESPONSES_HEADER + "\n")
+        columns = RESPONSES_HEADER.strip().split(",")
+        no_rows = pa.table({name: pa.array([], pa.string()) for name in columns})
+        assert load("nps/2026-04-14/responses-ddl.parquet", _parquet(no_rows)) == (set(), 0, 0)
         with_row = load("nps/2026-04-13/responses-ddl.csv", RESPONSES_HEADER + row)
         partition = {"CREATE TABLE", "CREATE SEQUENCE", "ALTER SEQUENCE", "ALTER TABLE"}
         assert with_row == (partition, 1, 1)
@@ -473,15 +480,22 @@ def test_a_file_of_its_header_only_is_recorded_without_creating_a_table(scratch_
         )
     ledger = scratch_conn.execute(
         "select file_path, status, rows_loaded from ops.load_ledger"
-        " where file_path like '%/responses-ddl.csv' order by file_path"
+        " where file_path like '%/responses-ddl.%' order by file_path"
     ).fetchall()
     assert ledger == [
         ("nps/2026-04-10/responses-ddl.csv", "loaded", 0),
         ("nps/2026-04-11/responses-ddl.csv", "loaded", 0),
         ("nps/2026-04-12/responses-ddl.csv", "rejected", 0),
         ("nps/2026-04-13/responses-ddl.csv", "loaded", 1),
+        ("nps/2026-04-14/responses-ddl.parquet", "loaded", 0),
     ]
     assert _leftover_tables(scratch_conn) == 0
+
+
+def _parquet(table: pa.Table) -> bytes:
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()
 
 
 def _partitions(conn, path: str) -> int:

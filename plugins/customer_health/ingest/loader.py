@@ -124,28 +124,30 @@ def _parquet_as_csv(landing: LandingFile) -> Iterator[bytes]:
             raise FileRejected(f"{landing.path}: not a readable Parquet file ({error})") from error
 
 
-def _parquet_header(landing: LandingFile) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with open_binary(landing) as handle:
-        try:
-            return list(pq.ParquetFile(handle).schema_arrow.names)
-        except (pa.ArrowException, OSError) as error:
-            raise FileRejected(f"{landing.path}: not a readable Parquet file ({error})") from error
-
-
 @dataclass(frozen=True)
 class Header:
     names: list[str]
     # Nothing but a line break follows the header line: on a quiet night the customers,
     # products and NPS files hold no row. A blank line after the header is a (bad) row.
+    # For Parquet, the footer's row count is zero.
     alone: bool
+
+
+def _parquet_header(landing: LandingFile) -> Header:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_binary(landing) as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+            return Header(list(parquet.schema_arrow.names), parquet.metadata.num_rows == 0)
+        except (pa.ArrowException, OSError) as error:
+            raise FileRejected(f"{landing.path}: not a readable Parquet file ({error})") from error
 
 
 def _read_header(landing: LandingFile) -> Header:
     if landing.path.endswith(".parquet"):
-        return Header(_parquet_header(landing), alone=False)
+        return _parquet_header(landing)
     buffer = b""
     chunks = _source_bytes(landing)
     for chunk in chunks:
