@@ -39,6 +39,11 @@ BAD_SETTINGS = [
         "QUARANTINE_TOLERATED_ROWS='-1' is out of range: it must be at least 0",
     ),
     (
+        "INGEST_CONNECTIONS",
+        "0",
+        "INGEST_CONNECTIONS='0' is out of range: it must be at least 1",
+    ),
+    (
         "PUBLISH_BACKUPS_TO_KEEP",
         "-3",
         "PUBLISH_BACKUPS_TO_KEEP='-3' is out of range: it must be at least 0",

@@ -12,6 +12,7 @@ import hashlib
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +28,10 @@ from customer_health.alerts.notify import notifiers_for
 from customer_health.alerts.outbox import deliver_pending
 from customer_health.errors import DbtError, FileRejected, IngestError, WarehouseError
 from customer_health.ingest.file_partitions import sweep_leftovers
-from customer_health.ingest.landing import discover
+from customer_health.ingest.landing import LandingFile, discover
+from customer_health.ingest.lanes import load_in_lanes
 from customer_health.ingest.loader import (
+    LoadResult,
     earliest_date_loaded_since_publish,
     load_file,
     mark_reported,
@@ -118,6 +121,8 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
     cannot be loaded does not stop the others; the step fails at the end, naming them all.
     An entry rejected as it is (an odd name, a bad header) fails the night that first sees
     it; later nights list it first in their summary, without failing, until it changes.
+    Files of different entities load side by side on ``ingest_connections`` connections,
+    in an order that gives the one-at-a-time outcome (see ``ingest.lanes``).
     """
     started, clock = datetime.now(UTC), time.monotonic()
     landing = discover(settings.landing_path, logical_date, settings.landing_ignore)
@@ -149,33 +154,51 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
         unchanged = unchanged_since_last_load(conn, files)
         totals["skipped"] = len(unchanged)
         files = [landing for landing in files if landing.path not in unchanged]
-        # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal there).
-        progress = tqdm(
-            files, desc="ingesting landing files", unit="file", leave=False, disable=None
-        )
-        for landing_file in progress:
+
+        def load(loader: psycopg.Connection, landing_file: LandingFile) -> LoadResult | IngestError:
             try:
-                result = load_file(
-                    conn,
+                return load_file(
+                    loader,
                     landing_file,
                     run_id,
                     settings.quarantine_threshold,
                     settings.quarantine_tolerated_rows,
                 )
             except IngestError as error:
-                errors.append(str(error))
-                if isinstance(error, FileRejected):
-                    rejected.append({"path": landing_file.path, "reason": str(error)})
-                continue
-            if result.status == "rejected":
-                rejected.append({"path": landing_file.path, "reason": result.message})
-                continue
-            totals[result.status] += 1
-            totals["replaced"] += int(result.replaced)
-            totals["rows_loaded"] += result.rows_loaded
-            totals["rows_quarantined"] += result.rows_quarantined
-            if result.status == "loaded" and landing_file.logical_date < logical_date:
-                totals["late_files"] += 1
+                return error
+
+        with ExitStack() as stack:
+            more = min(settings.ingest_connections, len(files)) - 1
+            connections = [
+                conn,
+                *(stack.enter_context(connect(settings, autocommit=True)) for _ in range(more)),
+            ]
+            # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal there).
+            progress = stack.enter_context(
+                tqdm(
+                    total=len(files),
+                    desc="ingesting landing files",
+                    unit="file",
+                    leave=False,
+                    disable=None,
+                )
+            )
+            for landing_file, result in load_in_lanes(connections, files, load):
+                progress.update()
+                if isinstance(result, IngestError):
+                    errors.append(str(result))
+                    if isinstance(result, FileRejected):
+                        rejected.append({"path": landing_file.path, "reason": str(result)})
+                    continue
+                if result.status == "rejected":
+                    rejected.append({"path": landing_file.path, "reason": result.message})
+                    continue
+                totals[result.status] += 1
+                totals["replaced"] += int(result.replaced)
+                totals["rows_loaded"] += result.rows_loaded
+                totals["rows_quarantined"] += result.rows_quarantined
+                if result.status == "loaded" and landing_file.logical_date < logical_date:
+                    totals["late_files"] += 1
         if errors:
             mark_reported(conn, [entry["path"] for entry in rejected])
     rejected.sort(key=lambda entry: entry["path"])

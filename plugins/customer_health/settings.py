@@ -121,6 +121,7 @@ class Settings:
     backups_to_keep: int
     quarantine_threshold: float
     quarantine_tolerated_rows: int
+    ingest_connections: int
     bi_reader_password: str | None
     lock_timeout: str
     schedule: str | None
@@ -168,6 +169,7 @@ def load_settings() -> Settings:
         backups_to_keep=_number("PUBLISH_BACKUPS_TO_KEEP", "3", int, 0),
         quarantine_threshold=_number("QUARANTINE_THRESHOLD", "0.01", float, 0, 1),
         quarantine_tolerated_rows=_number("QUARANTINE_TOLERATED_ROWS", "10", int, 0),
+        ingest_connections=_number("INGEST_CONNECTIONS", "2", int, 1),
         bi_reader_password=os.environ.get("BI_READER_PASSWORD") or None,
         lock_timeout=_duration("PUBLISH_LOCK_TIMEOUT", "30s"),
         # "none": runs only when triggered (by a person, the REST API or another system).

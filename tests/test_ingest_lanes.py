@@ -1,0 +1,139 @@
+"""Files loading side by side (INGEST_CONNECTIONS) end as they do one at a time: the same
+ledger, rows and quarantine, a day's customers known to its other files and no later day's,
+and a copy refused whichever file of the entity loads first.
+
+Real PostgreSQL, a database per connection count; the plan of rounds is checked alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from customer_health.errors import IngestError
+from customer_health.ingest.landing import discover
+from customer_health.ingest.lanes import plan_rounds
+from customer_health.pipeline import ingest
+from customer_health.warehouse.connection import drop_database
+from customer_health.warehouse.urls import with_database
+
+CUSTOMERS = "customer_id,name,industry,country,employee_count,parent_customer_id,created_at\n"
+CUSTOMER = "{id},Lane {id},software,US,40,,2026-03-01T00:00:00+00:00\n"
+EVENTS = "event_id,customer_id,user_id,product_id,feature,occurred_at,quantity\n"
+EVENT = "{id},{customer},{customer}-U1,P-CORE,explore,{day}T10:00:00+00:00,1\n"
+RESPONSES = "response_id,customer_id,user_id,role,score,comment,responded_at\n"
+RESPONSE = "{id},{customer},{customer}-U1,admin,9,,{day}T11:00:00+00:00\n"
+SECOND_DAY_EVENTS = EVENTS + EVENT.format(id="E3", customer="K2", day="2026-03-02")
+LANDING = {
+    "billing/2026-03-01/customers.csv": CUSTOMERS + CUSTOMER.format(id="K1"),
+    # K2 is a customer from the next day on: its event of the first day is unknown.
+    "usage/2026-03-01/events.csv": EVENTS
+    + EVENT.format(id="E1", customer="K1", day="2026-03-01")
+    + EVENT.format(id="E2", customer="K2", day="2026-03-01"),
+    "nps/2026-03-01/responses.csv": RESPONSES
+    + RESPONSE.format(id="R1", customer="K1", day="2026-03-01"),
+    "billing/2026-03-02/customers.csv": CUSTOMERS + CUSTOMER.format(id="K2"),
+    "billing/2026-03-02/products.csv": (
+        "product_id,name,family,list_price_monthly,unit,usage_limit\n"
+    ),
+    "usage/2026-03-02/events-resent.csv": SECOND_DAY_EVENTS,
+    "usage/2026-03-02/events.csv": SECOND_DAY_EVENTS,
+    "nps/2026-03-02/responses.csv": RESPONSES
+    + RESPONSE.format(id="R2", customer="K2", day="2026-03-02"),
+}
+COPY = (
+    "usage/2026-03-02/events.csv: the same bytes as usage/2026-03-02/events-resent.csv, "
+    "already loaded; nothing was loaded"
+)
+LEDGER = [
+    ("billing/2026-03-01/customers.csv", "loaded", 1, 1, 0, None),
+    ("billing/2026-03-02/customers.csv", "loaded", 1, 1, 0, None),
+    ("billing/2026-03-02/products.csv", "loaded", 0, 0, 0, None),
+    ("nps/2026-03-01/responses.csv", "loaded", 1, 1, 0, None),
+    ("nps/2026-03-02/responses.csv", "loaded", 1, 1, 0, None),
+    ("usage/2026-03-01/events.csv", "loaded", 2, 1, 1, None),
+    ("usage/2026-03-02/events-resent.csv", "loaded", 1, 1, 0, None),
+    ("usage/2026-03-02/events.csv", "rejected", 0, 0, 0, COPY),
+]
+# Rows as loaded, without the run that loaded them and when.
+CONTENT = (
+    "select coalesce(jsonb_agg(to_jsonb(t) - '_run_id' - '_loaded_at'"
+    " order by t._source_file, t._line), '[]') from {} t"
+)
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    for relative, text in LANDING.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    return tmp_path
+
+
+def test_a_days_customers_load_first_then_a_lane_per_entity(landing):
+    rounds = plan_rounds(discover(str(landing), date(2026, 3, 2)).files)
+    assert [[[f.path for f in lane] for lane in lanes] for lanes in rounds] == [
+        [["billing/2026-03-01/customers.csv"]],
+        [["usage/2026-03-01/events.csv"], ["nps/2026-03-01/responses.csv"]],
+        [["billing/2026-03-02/customers.csv"]],
+        [
+            ["billing/2026-03-02/products.csv"],
+            ["usage/2026-03-02/events-resent.csv", "usage/2026-03-02/events.csv"],
+            ["nps/2026-03-02/responses.csv"],
+        ],
+    ]
+
+
+def _load(settings, url: str, landing: Path, connections: int) -> dict[str, object]:
+    database = f"ingest_lanes_{connections}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        drop_database(admin, database)
+    night = replace(
+        settings, landing_path=str(landing), database=database, ingest_connections=connections
+    )
+    with pytest.raises(IngestError) as failed:
+        ingest(night, date(2026, 3, 2), f"lanes-{connections}")
+    with psycopg.connect(with_database(url, database), autocommit=True) as conn:
+        outcome = {
+            "error": str(failed.value),
+            "ledger": conn.execute(
+                "select file_path, status, rows_read, rows_loaded, rows_quarantined, message"
+                " from ops.load_ledger order by file_path"
+            ).fetchall(),
+            "quarantine": conn.execute(
+                "select event_id, _reason from raw_quarantine.events"
+            ).fetchall(),
+            "keys": {
+                table: conn.execute(f"select {key} from raw.{table} order by 1").fetchall()
+                for table, key in (
+                    ("customers", "customer_id"),
+                    ("events", "event_id"),
+                    ("responses", "response_id"),
+                )
+            },
+            "rows": {
+                table: conn.execute(CONTENT.format(f"raw.{table}")).fetchone()[0]
+                for table in ("customers", "events", "responses", "products")
+            },
+        }
+    with psycopg.connect(url, autocommit=True) as admin:
+        drop_database(admin, database)
+    return outcome
+
+
+def test_two_connections_load_what_one_loads(settings, url, landing):
+    one = _load(settings, url, landing, 1)
+    two = _load(settings, url, landing, 2)
+    assert one["error"] == f"1 landing entries could not be loaded:\n  {COPY}"
+    assert one["ledger"] == LEDGER
+    assert one["quarantine"] == [("E2", "unknown customer 'K2'")]
+    assert one["keys"] == {
+        "customers": [("K1",), ("K2",)],
+        "events": [("E1",), ("E3",)],
+        "responses": [("R1",), ("R2",)],
+    }
+    assert two == one
