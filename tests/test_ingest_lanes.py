@@ -1,12 +1,15 @@
 """Files loading side by side (INGEST_CONNECTIONS) end as they do one at a time: the same
-ledger, rows and quarantine, a day's customers known to its other files and no later day's,
-and a copy refused whichever file of the entity loads first.
+ledger, rows, quarantine and known customers, a day's customers known to its other files
+and no later day's, and a copy refused whichever file of the entity loads first.
 
-Real PostgreSQL, a database per connection count; the plan of rounds is checked alone.
+Real PostgreSQL, a database per connection count. The plan of rounds, and that its lanes
+do run at once, are checked without a database.
 """
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -16,7 +19,7 @@ import pytest
 
 from customer_health.errors import IngestError
 from customer_health.ingest.landing import discover
-from customer_health.ingest.lanes import plan_rounds
+from customer_health.ingest.lanes import load_in_lanes, plan_rounds
 from customer_health.pipeline import ingest
 from customer_health.warehouse.connection import drop_database
 from customer_health.warehouse.urls import with_database
@@ -88,6 +91,34 @@ def test_a_days_customers_load_first_then_a_lane_per_entity(landing):
     ]
 
 
+def test_a_rounds_lanes_load_at_once_and_nothing_beside_a_customers_file(landing):
+    """Each file's load notes the files loading when it starts. The first day's events and
+    responses wait for each other at a barrier, which breaks after 10 s alone."""
+    files = discover(str(landing), date(2026, 3, 2)).files
+    loading: set[str] = set()
+    beside: dict[str, set[str]] = {}
+    lock = threading.Lock()
+    barrier = threading.Barrier(2, timeout=10)
+
+    def load(conn: object, landing_file) -> object:
+        with lock:
+            beside[landing_file.path] = set(loading)
+            loading.add(landing_file.path)
+        if landing_file.path in ("usage/2026-03-01/events.csv", "nps/2026-03-01/responses.csv"):
+            barrier.wait()
+        with lock:
+            loading.discard(landing_file.path)
+        return conn
+
+    outcomes = list(load_in_lanes(object(), lambda: nullcontext(object()), 2, files, load))
+    assert [landing_file.path for landing_file, _ in outcomes] == [f.path for f in files]
+    assert len({id(conn) for _, conn in outcomes}) == 2
+    customers = {f.path for f in files if f.entity.name == "customers"}
+    assert {path: beside[path] for path in customers} == {path: set() for path in customers}
+    assert {path for path, others in beside.items() if others & customers} == set()
+    assert "usage/2026-03-02/events-resent.csv" not in beside["usage/2026-03-02/events.csv"]
+
+
 def _load(settings, url: str, landing: Path, connections: int) -> dict[str, object]:
     database = f"ingest_lanes_{connections}"
     with psycopg.connect(url, autocommit=True) as admin:
@@ -105,7 +136,10 @@ def _load(settings, url: str, landing: Path, connections: int) -> dict[str, obje
                 " from ops.load_ledger order by file_path"
             ).fetchall(),
             "quarantine": conn.execute(
-                "select event_id, _reason from raw_quarantine.events"
+                "select event_id, _reason from raw_quarantine.events order by event_id"
+            ).fetchall(),
+            "known customers": conn.execute(
+                "select customer_id from raw_files.customer_keys order by 1"
             ).fetchall(),
             "keys": {
                 table: conn.execute(f"select {key} from raw.{table} order by 1").fetchall()
@@ -131,6 +165,7 @@ def test_two_connections_load_what_one_loads(settings, url, landing):
     assert one["error"] == f"1 landing entries could not be loaded:\n  {COPY}"
     assert one["ledger"] == LEDGER
     assert one["quarantine"] == [("E2", "unknown customer 'K2'")]
+    assert one["known customers"] == [("K1",), ("K2",)]
     assert one["keys"] == {
         "customers": [("K1",), ("K2",)],
         "events": [("E1",), ("E3",)],

@@ -12,7 +12,6 @@ import hashlib
 import shutil
 import tempfile
 import time
-from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -167,23 +166,18 @@ def ingest(settings: Settings, logical_date: date, run_id: str) -> dict:
             except IngestError as error:
                 return error
 
-        with ExitStack() as stack:
-            more = min(settings.ingest_connections, len(files)) - 1
-            connections = [
+        # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal there).
+        with tqdm(
+            total=len(files), desc="ingesting landing files", unit="file", leave=False, disable=None
+        ) as progress:
+            outcomes = load_in_lanes(
                 conn,
-                *(stack.enter_context(connect(settings, autocommit=True)) for _ in range(more)),
-            ]
-            # disable=None: a bar on a terminal, none in task logs (stderr is not a terminal there).
-            progress = stack.enter_context(
-                tqdm(
-                    total=len(files),
-                    desc="ingesting landing files",
-                    unit="file",
-                    leave=False,
-                    disable=None,
-                )
+                lambda: connect(settings, autocommit=True),
+                settings.ingest_connections,
+                files,
+                load,
             )
-            for landing_file, result in load_in_lanes(connections, files, load):
+            for landing_file, result in outcomes:
                 progress.update()
                 if isinstance(result, IngestError):
                     errors.append(str(result))

@@ -18,60 +18,87 @@ Two kinds of order still hold, so the outcome is the one-at-a-time load's:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import groupby
+from contextlib import AbstractContextManager, ExitStack
+from datetime import date
 from queue import SimpleQueue
 from typing import TypeVar
 
 import psycopg
+import structlog
 
 from customer_health.ingest.landing import LandingFile
 
 FIRST_OF_THE_DAY = "customers"
 Outcome = TypeVar("Outcome")
+log = structlog.get_logger(__name__)
 
 
 def plan_rounds(files: list[LandingFile]) -> list[list[list[LandingFile]]]:
     """Rounds run one after another; a round's lanes run side by side, each lane's files in
-    order. Files in load order (by date, then entity) give, per day, a round of its
-    customers files, then a round with a lane per other entity."""
+    the order given. Per day, in date order: a round of its customers files, then a round
+    with a lane per other entity."""
+    days: dict[date, list[LandingFile]] = {}
+    for landing in files:
+        days.setdefault(landing.logical_date, []).append(landing)
     rounds: list[list[list[LandingFile]]] = []
-    for _, day in groupby(files, key=lambda landing: landing.logical_date):
-        day_files = list(day)
-        customers = [f for f in day_files if f.entity.name == FIRST_OF_THE_DAY]
-        others = [f for f in day_files if f.entity.name != FIRST_OF_THE_DAY]
+    for day in sorted(days):
+        customers = [f for f in days[day] if f.entity.name == FIRST_OF_THE_DAY]
+        lanes: dict[str, list[LandingFile]] = {}
+        for landing in days[day]:
+            if landing.entity.name != FIRST_OF_THE_DAY:
+                lanes.setdefault(landing.entity.name, []).append(landing)
         if customers:
             rounds.append([customers])
-        lanes = [list(lane) for _, lane in groupby(others, key=lambda f: f.entity.name)]
         if lanes:
-            rounds.append(lanes)
+            rounds.append(list(lanes.values()))
     return rounds
 
 
 def load_in_lanes(
-    connections: Iterable[psycopg.Connection],
+    conn: psycopg.Connection,
+    connect: Callable[[], AbstractContextManager[psycopg.Connection]],
+    connections: int,
     files: list[LandingFile],
     load: Callable[[psycopg.Connection, LandingFile], Outcome],
-) -> Iterable[tuple[LandingFile, Outcome]]:
-    """``load`` each file on one of ``connections`` (one lane per connection at a time),
-    yielding each round's outcomes in the files' order once the round is done. ``load``
-    returns its outcome, errors included: one file's failure does not stop the others."""
-    idle: SimpleQueue[psycopg.Connection] = SimpleQueue()
-    count = 0
-    for conn in connections:
-        idle.put(conn)
-        count += 1
+) -> Iterator[tuple[LandingFile, Outcome]]:
+    """``load`` each file on ``conn`` or on one of up to ``connections - 1`` more that
+    ``connect`` opens (no more than a round has lanes), yielding each round's outcomes in
+    the files' order once the round is done. ``load`` returns its outcome, a file's errors
+    included; anything it raises stops every lane after its current file, and the first
+    such error in the round ends the load."""
+    rounds = plan_rounds(files)
+    wanted = min(connections, max((len(lanes) for lanes in rounds), default=1))
     position = {landing.path: n for n, landing in enumerate(files)}
+    stop = threading.Event()
+    idle: SimpleQueue[psycopg.Connection] = SimpleQueue()
+    with ExitStack() as stack:
+        for loader in [conn, *(stack.enter_context(connect()) for _ in range(wanted - 1))]:
+            idle.put(loader)
 
-    def run_lane(lane: list[LandingFile]) -> list[tuple[LandingFile, Outcome]]:
-        conn = idle.get()
+        def run_lane(lane: list[LandingFile]) -> list[tuple[LandingFile, Outcome]]:
+            loader = idle.get()
+            done = []
+            try:
+                for landing in lane:
+                    if stop.is_set():
+                        break
+                    done.append((landing, load(loader, landing)))
+                return done
+            except BaseException as error:
+                stop.set()
+                log.error("loading stopped", file=lane[len(done)].path, error=repr(error))
+                raise
+            finally:
+                idle.put(loader)
+
+        pool = stack.enter_context(ThreadPoolExecutor(wanted))
         try:
-            return [(landing, load(conn, landing)) for landing in lane]
-        finally:
-            idle.put(conn)
-
-    with ThreadPoolExecutor(count) as pool:
-        for lanes in plan_rounds(files):
-            done = [outcome for lane in pool.map(run_lane, lanes) for outcome in lane]
-            yield from sorted(done, key=lambda outcome: position[outcome[0].path])
+            for lanes in rounds:
+                done = [outcome for lane in pool.map(run_lane, lanes) for outcome in lane]
+                yield from sorted(done, key=lambda outcome: position[outcome[0].path])
+        except BaseException:
+            stop.set()  # the lanes still running end after their current file
+            raise

@@ -593,7 +593,12 @@ def load_file(
             _refuse_a_copy(conn, landing, checksum)
         with conn.transaction():
             # A second loader of the same file waits here, then finds the first one's ledger row.
-            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [landing.path])
+            # Two keys: a space of their own, where no path's hash can be the ingest's lock,
+            # which the night's first connection holds while files load on the others.
+            conn.execute(
+                "select pg_advisory_xact_lock(hashtext('customer_health.file'), hashtext(%s))",
+                [landing.path],
+            )
             previous = _previous_checksum(conn, landing.path)
             if previous == checksum:
                 return skipped
