@@ -211,22 +211,14 @@ def _delimiter_hint(header: list[str]) -> str:
     return ""
 
 
-def _previous_checksum(conn: psycopg.Connection, path: str) -> str | None:
-    row = conn.execute(
-        "select sha256 from ops.load_ledger where file_path = %s and status = 'loaded' "
-        "order by finished_at desc limit 1",
-        [path],
-    ).fetchone()
-    return row[0] if row else None
-
-
 def _earlier_outcome(
     conn: psycopg.Connection, path: str, checksum: str
 ) -> tuple[str | None, str | None]:
     """The checksum of the file's last load, and the reason this very content was rejected
     when the file's last outcome was that and a night has reported it (failed naming it):
     such a file is not tried again, and not reported again, until it changes. Unreported
-    (the night died first), it is tried again. One query: every file of a night asks."""
+    (the night died first), it is tried again. One query: every file of a night asks, once
+    before its loader takes the file's lock and once after."""
     last = {
         status: (sha256, message, reported, finished)
         for status, sha256, message, reported, finished in conn.execute(
@@ -599,7 +591,7 @@ def load_file(
                 "select pg_advisory_xact_lock(hashtext('customer_health.file'), hashtext(%s))",
                 [landing.path],
             )
-            previous = _previous_checksum(conn, landing.path)
+            previous, _ = _earlier_outcome(conn, landing.path, checksum)
             if previous == checksum:
                 return skipped
             if previous is None and header_line.alone:
