@@ -242,3 +242,14 @@ def dbt(*args: str, env: dict, target: Path | None = None) -> subprocess.Complet
             text=True,
             timeout=600,
         )
+
+
+def leftovers(conn: psycopg.Connection) -> tuple[list[str], int]:
+    """Tables in raw_files that are no partition of raw, and the bad lines noted."""
+    tables = conn.execute(
+        "select c.relname from pg_class c where c.relnamespace = 'raw_files'::regnamespace"
+        " and c.relkind = 'r' and c.relname not in ('bad_lines', 'customer_keys')"
+        " and not exists (select from pg_inherits i where i.inhrelid = c.oid) order by 1"
+    ).fetchall()
+    bad = conn.execute("select count(*) from raw_files.bad_lines").fetchone()[0]
+    return [name for (name,) in tables], bad

@@ -30,7 +30,7 @@ from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import drop_database
 from customer_health.warehouse.urls import with_database
-from tests.helpers import cli, table_checksums
+from tests.helpers import cli, leftovers, table_checksums
 
 NIGHT = date(2026, 3, 1)
 CUSTOMERS = (
@@ -248,17 +248,6 @@ def test_what_a_crashed_load_left_behind_is_swept_by_the_next_night(area, url):
         night = ingest(settings, NIGHT, "night-1")
         assert leftovers(conn) == ([], 0)
         assert (night["loaded"], night["rows_loaded"], night["rows_quarantined"]) == (2, 2, 1)
-
-
-def leftovers(conn: psycopg.Connection) -> tuple[list[str], int]:
-    """Tables in raw_files that are no partition of raw, and the bad lines noted."""
-    tables = conn.execute(
-        "select c.relname from pg_class c where c.relnamespace = 'raw_files'::regnamespace"
-        " and c.relkind = 'r' and c.relname not in ('bad_lines', 'customer_keys')"
-        " and not exists (select from pg_inherits i where i.inhrelid = c.oid) order by 1"
-    ).fetchall()
-    bad = conn.execute("select count(*) from raw_files.bad_lines").fetchone()[0]
-    return [name for (name,) in tables], bad
 
 
 FIRST, SECOND = date(2026, 2, 27), date(2026, 2, 28)
