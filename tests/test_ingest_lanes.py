@@ -128,6 +128,27 @@ def test_a_rounds_lanes_load_at_once_and_nothing_beside_a_customers_file(landing
     assert "usage/2026-03-02/events-resent.csv" not in beside["usage/2026-03-02/events.csv"]
 
 
+def _warehouse(conn: psycopg.Connection) -> dict[str, object]:
+    """The ingest's outcome without the runs that produced it."""
+    return {
+        "ledger": conn.execute(
+            "select file_path, status, rows_read, rows_loaded, rows_quarantined, message"
+            " from ops.load_ledger order by file_path, ledger_id"
+        ).fetchall(),
+        "rows": {
+            f"{schema}.{entity}": conn.execute(
+                f"select md5(({CONTENT.format(f'{schema}.{entity}')})::text)"
+            ).fetchone()[0]
+            for entity in LOAD_ORDER
+            for schema in ("raw", "raw_quarantine")
+        },
+        "known customers": conn.execute(
+            "select customer_id from raw_files.customer_keys order by 1"
+        ).fetchall(),
+        "leftovers": leftovers(conn),
+    }
+
+
 def _load(settings, url: str, landing: Path, connections: int) -> dict[str, object]:
     database = f"ingest_lanes_{connections}"
     with psycopg.connect(url, autocommit=True) as admin:
@@ -140,15 +161,9 @@ def _load(settings, url: str, landing: Path, connections: int) -> dict[str, obje
     with psycopg.connect(with_database(url, database), autocommit=True) as conn:
         outcome = {
             "error": str(failed.value),
-            "ledger": conn.execute(
-                "select file_path, status, rows_read, rows_loaded, rows_quarantined, message"
-                " from ops.load_ledger order by file_path"
-            ).fetchall(),
+            **_warehouse(conn),
             "quarantine": conn.execute(
                 "select event_id, _reason from raw_quarantine.events order by event_id"
-            ).fetchall(),
-            "known customers": conn.execute(
-                "select customer_id from raw_files.customer_keys order by 1"
             ).fetchall(),
             "keys": {
                 table: conn.execute(f"select {key} from raw.{table} order by 1").fetchall()
@@ -157,10 +172,6 @@ def _load(settings, url: str, landing: Path, connections: int) -> dict[str, obje
                     ("events", "event_id"),
                     ("responses", "response_id"),
                 )
-            },
-            "rows": {
-                table: conn.execute(CONTENT.format(f"raw.{table}")).fetchone()[0]
-                for table in ("customers", "events", "responses", "products")
             },
         }
     with psycopg.connect(url, autocommit=True) as admin:
@@ -257,27 +268,6 @@ def _ledger_rows_by_file(conn: psycopg.Connection) -> dict[str, tuple[int, int]]
     }
 
 
-def _warehouse(conn: psycopg.Connection) -> dict[str, object]:
-    """The ingest's outcome without the runs that produced it."""
-    return {
-        "ledger": conn.execute(
-            "select file_path, status, rows_read, rows_loaded, rows_quarantined, message"
-            " from ops.load_ledger order by file_path, ledger_id"
-        ).fetchall(),
-        "rows": {
-            f"{schema}.{entity}": conn.execute(
-                f"select md5(({CONTENT.format(f'{schema}.{entity}')})::text)"
-            ).fetchone()[0]
-            for entity in LOAD_ORDER
-            for schema in ("raw", "raw_quarantine")
-        },
-        "known customers": conn.execute(
-            "select customer_id from raw_files.customer_keys order by 1"
-        ).fetchall(),
-        "leftovers": leftovers(conn),
-    }
-
-
 def test_a_night_killed_while_two_connections_load_is_finished_by_its_rerun(
     settings, url, tmp_path
 ):
@@ -322,8 +312,9 @@ def test_a_night_killed_while_two_connections_load_is_finished_by_its_rerun(
             psycopg.connect(with_database(url, killed), autocommit=True) as rerun,
             psycopg.connect(with_database(url, whole), autocommit=True) as uninterrupted,
         ):
-            assert _warehouse(rerun) == _warehouse(uninterrupted)
-            assert len(_warehouse(rerun)["ledger"]) == files
+            finished = _warehouse(rerun)
+            assert finished == _warehouse(uninterrupted)
+            assert len(finished["ledger"]) == files
             assert _rows_by_file(rerun) == _ledger_rows_by_file(rerun)
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
