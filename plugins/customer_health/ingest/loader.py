@@ -217,8 +217,8 @@ def _earlier_outcome(
     """The checksum of the file's last load, and the reason this very content was rejected
     when the file's last outcome was that and a night has reported it (failed naming it):
     such a file is not tried again, and not reported again, until it changes. Unreported
-    (the night died first), it is tried again. One query: every file of a night asks, once
-    before its loader takes the file's lock and once after."""
+    (the night died first), it is tried again. Asked once per file, under the file's lock,
+    before its header is read: a file rejected for its header is not rejected twice."""
     last = {
         status: (sha256, message, reported, finished)
         for status, sha256, message, reported, finished in conn.execute(
@@ -569,20 +569,10 @@ def load_file(
         message = f"{landing.path}: cannot be read ({error.strerror or error})"
         _record(conn, landing, (None, None, None), (0, 0, 0), "failed", message, run_id, started)
         raise IngestError(message) from error
-    previous, reason = _earlier_outcome(conn, landing.path, checksum)
-    if previous == checksum:
-        return skipped
-    if reason:
-        return LoadResult(landing.path, landing.entity.name, "rejected", message=reason)
     entity = landing.entity
     fingerprint = (checksum, size, signature)
     parts: list[Part] = []
     try:
-        header_line = _read_header(landing)
-        header = header_line.names
-        _check_header(landing, header)
-        if not header_line.alone:
-            _refuse_a_copy(conn, landing, checksum)
         with conn.transaction():
             # A second loader of the same file waits here, then finds the first one's ledger row.
             # Two keys: a space of their own, where no path's hash can be the ingest's lock,
@@ -591,11 +581,18 @@ def load_file(
                 "select pg_advisory_xact_lock(hashtext('customer_health.file'), hashtext(%s))",
                 [landing.path],
             )
-            previous, _ = _earlier_outcome(conn, landing.path, checksum)
+            previous, reason = _earlier_outcome(conn, landing.path, checksum)
             if previous == checksum:
                 return skipped
+            if reason:
+                return LoadResult(landing.path, entity.name, "rejected", message=reason)
+            header_line = _read_header(landing)
+            header = header_line.names
+            _check_header(landing, header)
             if previous is None and header_line.alone:
                 return _load_header_only(conn, landing, fingerprint, run_id, started)
+            if not header_line.alone:
+                _refuse_a_copy(conn, landing, checksum)
             segments = _segments(landing, size, streams)
             parts = plan_parts(
                 entity, landing.path, landing.logical_date, run_id, segments, uuid.uuid4().hex[:8]
