@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from customer_health.errors import QualityGateError
+from customer_health.gc_pauses import fewer_collections
 from customer_health.quality.gx_import import import_great_expectations
 from customer_health.quality.raw_suites import write_raw_suites
 from customer_health.quality.report_site import REPORT_NAME, write_report
@@ -111,6 +112,7 @@ def gx_url(url: str, schema: str) -> str:
     return sqlalchemy_url(url, search_path=schema)
 
 
+@fewer_collections()
 def run_gate(settings: Settings, url: str, checkpoint: str, schema: str, run_id: str) -> GateResult:
     disable_telemetry()
     gx = import_great_expectations()

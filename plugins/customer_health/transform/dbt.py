@@ -22,6 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from tqdm import tqdm
 
 from customer_health.errors import DbtError
+from customer_health.gc_pauses import fewer_collections
 from customer_health.settings import Settings, disable_telemetry
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def night_environment(as_of: date, reprocess_from: date | None = None) -> dict[s
     }
 
 
+@fewer_collections()
 def run_dbt(
     settings: Settings,
     url: str,
@@ -155,6 +157,7 @@ def personal_data_models(settings: Settings) -> set[str]:
     }
 
 
+@fewer_collections()
 def write_docs_site(
     settings: Settings, url: str, as_of: date, schema: str, target: Path, parse_cache: Path
 ) -> Path:
