@@ -33,6 +33,7 @@ from child_process import run_measured
 from incremental import admin_connection, load
 from psycopg import sql
 
+from customer_health.gc_pauses import skip_collections_at_exit
 from customer_health.logs import configure_logging
 from customer_health.pipeline import run_night
 from customer_health.settings import load_settings
@@ -273,6 +274,7 @@ def main() -> None:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.child:
+        skip_collections_at_exit()  # as the CLI's process does
         Path(args.out).write_text(json.dumps(child(args), default=str))
         return
     runs: dict[str, dict[str, Step]] = {}

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from customer_health.errors import PipelineError
+from customer_health.gc_pauses import skip_collections_at_exit
 from customer_health.settings import disable_telemetry, load_settings
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ def main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = 
 
     disable_telemetry()
     configure_logging(log_level)
+    skip_collections_at_exit()
     # Every command reads the settings: a bad value stops here with its name, whatever ran.
     with reported_failures():
         load_settings()
