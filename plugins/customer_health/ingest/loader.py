@@ -452,7 +452,11 @@ def _rescue_blank_values(
     conn: psycopg.Connection, landing: LandingFile, header: list[str], parts: list[Part]
 ) -> int:
     """Load the lines COPY skipped that keep every rule: a typed column whose value is only
-    spaces is blank, so missing, to the contract, but not a number or a date to COPY."""
+    spaces is blank, so missing, to the contract, but not a number or a date to COPY.
+
+    The rules run once per line (``ruled``, materialized): the planner, which sees no
+    statistics for the bad lines, joins them in a nested loop, and with the rules inside
+    the loop a 5 M-row file with 2,494 bad lines spent 1.1 s a part evaluating them."""
     entity = landing.entity
     names = sql.SQL(", ").join(sql.Identifier(n) for n in entity.column_names)
     typed = sql.SQL(", ").join(
@@ -461,12 +465,14 @@ def _rescue_blank_values(
     return sum(
         conn.execute(
             sql.SQL(
-                "with rescued as ("
-                "  delete from {bad} b using ({cleaned}) c"
+                "with ruled as materialized ("
+                "  select c.*, {text_rule} as _rule from ({cleaned}) c"
+                "), rescued as ("
+                "  delete from {bad} b using ruled c"
                 "  where b._part = {name} and b._kind = 'skipped' and b._line = c._line"
-                "  and {text_rule} is null returning b._line"
+                "  and c._rule is null returning b._line"
                 ") insert into {table} ({names}, _line) overriding system value "
-                "select {typed}, c._line from ({cleaned}) c join rescued r on r._line = c._line"
+                "select {typed}, c._line from ruled c join rescued r on r._line = c._line"
             ).format(
                 bad=BAD_LINES,
                 cleaned=_cleaned_text(entity.column_names, header),
