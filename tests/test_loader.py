@@ -19,7 +19,11 @@ from customer_health.errors import FileRejected, IngestError, WarehouseError
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.file_partitions import file_prefix
 from customer_health.ingest.landing import LandingFile, discover
-from customer_health.ingest.loader import load_file, unchanged_since_last_load
+from customer_health.ingest.loader import (
+    _lines_without_quotes,
+    load_file,
+    unchanged_since_last_load,
+)
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 
 CUSTOMERS = (
@@ -98,6 +102,65 @@ def test_bad_rows_go_to_quarantine_with_field_and_reason(scratch_conn, root):
         6: "responded_at: 'not-a-date' is not a valid timestamptz",
         7: "response_id: missing required value",
     }
+
+
+def test_bad_lines_are_quarantined_as_received_whether_or_not_the_file_quotes_a_value(
+    scratch_conn, root
+):
+    """The bad lines' text comes from the lines themselves in a file without quotes (plain
+    or gzip) and from a second COPY in one with them: the quarantine is the same either way,
+    for Windows line breaks and a last line without one too."""
+    rows = [
+        "R91,L1,u1,admin,9,{comment},2026-03-11T10:00:00+00:00",
+        "R92,L1,u2,admin,11,,2026-03-11T10:00:00+00:00",
+        "R93,L2,u3,admin, seven ,,2026-03-11T10:00:00+00:00",
+        "R94, L2 ,u4,admin,5,,2026-03-11T10:00:00+00:00",
+        "R95,L1,u5,admin,   ,,2026-03-11T10:00:00+00:00",
+        "R96,L1,u6,admin,4,,not-a-date",
+    ]
+    plain = (RESPONSES_HEADER.replace("\n", "\r\n") + "\r\n".join(rows)).format(comment="fine")
+    files = {
+        "plain": landed(root, "nps/2026-03-11/responses.csv", plain),
+        "quoted": landed(root, "nps/2026-03-12/responses.csv", plain.replace("fine", '"fine"')),
+        "gzip": landed(root, "nps/2026-03-13/responses.csv.gz", gzip.compress(plain.encode())),
+    }
+    quarantined = {}
+    for kind, landing in files.items():
+        result = load_file(scratch_conn, landing, "r1", threshold=1.0)
+        assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 2, 4), kind
+        quarantined[kind] = scratch_conn.execute(
+            "select _line, response_id, customer_id, score, responded_at, _field, _reason"
+            " from raw_quarantine.responses where _source_file = %s order by _line",
+            [landing.path],
+        ).fetchall()
+    assert quarantined["plain"] == [
+        (3, "R92", "L1", "11", "2026-03-11T10:00:00+00:00", "score", "11 is above the maximum 10"),
+        (
+            4,
+            "R93",
+            "L2",
+            " seven ",
+            "2026-03-11T10:00:00+00:00",
+            "score",
+            "'seven' is not a valid integer",
+        ),
+        (6, "R95", "L1", "   ", "2026-03-11T10:00:00+00:00", "score", "missing required value"),
+        (
+            7,
+            "R96",
+            "L1",
+            "4",
+            "not-a-date",
+            "responded_at",
+            "'not-a-date' is not a valid timestamptz",
+        ),
+    ]
+    assert quarantined["quoted"] == quarantined["plain"] == quarantined["gzip"]
+    # Which way each file took: picked out of a file without quotes, COPY for the other.
+    picked = [rows[1].encode(), rows[5].encode()]
+    assert _lines_without_quotes(files["plain"], [3, 7]) == picked
+    assert _lines_without_quotes(files["gzip"], [3, 7]) == picked
+    assert _lines_without_quotes(files["quoted"], [3, 7]) is None
 
 
 def test_same_file_twice_is_skipped_and_changed_file_replaces_its_rows(scratch_conn, root):
