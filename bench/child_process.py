@@ -37,10 +37,14 @@ def run_measured(argv: list[str], env: dict[str, str], what: str) -> tuple[float
 
 def _tree_rss(root: psutil.Process) -> int:
     """RSS of ``root`` and of every descendant that runs a program of its own (one that has
-    not exec'd yet still shows its parent's command line)."""
-    own = [
-        process
-        for process in root.children(recursive=True)
-        if process.cmdline() != process.parent().cmdline()
-    ]
-    return sum(process.memory_info().rss for process in [root, *own])
+    not exec'd yet still shows its parent's command line). A descendant that is gone, or a
+    zombie, has no memory to count."""
+    total = root.memory_info().rss
+    for process in root.children(recursive=True):
+        try:
+            parent = process.parent()
+            if parent is None or process.cmdline() != parent.cmdline():
+                total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
