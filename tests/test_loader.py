@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from customer_health.errors import FileRejected, IngestError, WarehouseError
+from customer_health.ingest import loader
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.file_partitions import file_prefix
 from customer_health.ingest.landing import LandingFile, discover
@@ -105,7 +106,7 @@ def test_bad_rows_go_to_quarantine_with_field_and_reason(scratch_conn, root):
 
 
 def test_bad_lines_are_quarantined_as_received_whether_or_not_the_file_quotes_a_value(
-    scratch_conn, root
+    scratch_conn, root, monkeypatch
 ):
     """The bad lines' text comes from the lines themselves in a file without quotes (plain
     or gzip) and from a second COPY in one with them: the quarantine is the same either way,
@@ -156,11 +157,16 @@ def test_bad_lines_are_quarantined_as_received_whether_or_not_the_file_quotes_a_
         ),
     ]
     assert quarantined["quoted"] == quarantined["plain"] == quarantined["gzip"]
-    # Which way each file took: picked out of a file without quotes, COPY for the other.
+    # Which way each file took: picked out of a file without quotes, COPY for the other;
+    # read 5 bytes at a time, so lines and their line breaks straddle the reads.
+    monkeypatch.setattr(loader, "CHUNK", 5)
     picked = [rows[1].encode(), rows[5].encode()]
     assert _lines_without_quotes(files["plain"], [3, 7]) == picked
     assert _lines_without_quotes(files["gzip"], [3, 7]) == picked
     assert _lines_without_quotes(files["quoted"], [3, 7]) is None
+    # A carriage return COPY may have taken for a line break: COPY decides.
+    lone = landed(root, "nps/2026-03-14/responses.csv", "a,b\nc\rd,e\nf\n")
+    assert _lines_without_quotes(lone, [2]) is None
 
 
 def test_same_file_twice_is_skipped_and_changed_file_replaces_its_rows(scratch_conn, root):

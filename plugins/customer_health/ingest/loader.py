@@ -393,7 +393,8 @@ def _lines_without_quotes(landing: LandingFile, lines: list[int]) -> list[bytes]
     breaks (``\\n`` or ``\\r\\n``, as COPY reads them) left out; None once a quote appears,
     since a quoted field may hold a line break and only a CSV parser then knows where a row
     ends. The rows COPY loaded from such a file were numbered line by line, so the numbers
-    match."""
+    match. A line still holding a carriage return also gives None: COPY may have read it as
+    a line break (a part whose lines all end in one), which this count does not know."""
     found: list[bytes] = []
     first, carry = 1, b""  # ``carry`` is the unfinished line numbered ``first``
     for chunk in _source_bytes(landing):
@@ -406,14 +407,17 @@ def _lines_without_quotes(landing: LandingFile, lines: list[int]) -> list[bytes]
             while len(found) < len(lines) and lines[len(found)] < unfinished:
                 found.append(pieces[lines[len(found)] - first].removesuffix(b"\r"))
             if len(found) == len(lines):
-                return found  # a quote further on cannot move these lines
+                break  # a quote further on cannot move these lines
             carry = pieces[-1]
         else:
             carry = text[text.rfind(b"\n") + 1 :]
         first = unfinished
-    if len(found) < len(lines) and lines[len(found)] == first:
-        found.append(carry.removesuffix(b"\r"))  # the last line, with no line break after it
-    return found if len(found) == len(lines) else None
+    else:
+        if len(found) < len(lines) and lines[len(found)] == first:
+            found.append(carry.removesuffix(b"\r"))  # the last line, with no line break after it
+    if len(found) < len(lines) or any(b"\r" in line for line in found):
+        return None
+    return found
 
 
 def _stream_connection(conn: psycopg.Connection) -> psycopg.Connection:
