@@ -11,12 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
 from customer_health.errors import DbtError, QualityGateError
+from customer_health.ingest.contracts import ENTITIES, Entity
 from customer_health.pipeline import check_full_history, validate_marts, validate_raw
 from customer_health.quality.gates import latest_report, run_project_dir
 from customer_health.quality.raw_scope import raw_scope
+from customer_health.quality.raw_suites import contract_expectations
 from customer_health.settings import load_settings
 from customer_health.transform.dbt import manifest_path, run_dbt
 from tests.helpers import NIGHT, table_checksums
@@ -61,7 +65,12 @@ def test_the_nightly_raw_gate_checks_what_arrived_since_the_last_publish(
     source_file, line, quantity = conn.execute(
         "select _source_file, _line, quantity from raw.events order by _source_file, _line limit 1"
     ).fetchone()
-    bad = "raw_events.quantity: expect_column_values_to_be_between 1 unexpected, e.g. [-5]"
+    bad = (
+        "raw_events: Every row keeps the contract's 8 column rules (required values, allowed"
+        " values, ranges, dates in order): one result row per rule broken 1 unexpected, e.g."
+        f" [{{'rule': 'quantity: below the minimum 0', 'rows': 1, 'first_file': {source_file!r},"
+        f" 'first_line': {line}}}]"
+    )
     conn.execute(
         "update raw.events set quantity = -5 where _source_file = %s and _line = %s",
         [source_file, line],
@@ -88,6 +97,101 @@ def test_the_nightly_raw_gate_checks_what_arrived_since_the_last_publish(
             "update raw.events set quantity = %s where _source_file = %s and _line = %s",
             [quantity, source_file, line],
         )
+
+
+def rows_breaking_one_rule(entity: Entity) -> list[tuple[str, sql.Composed]]:
+    """For each contract rule of the entity: how the raw gate names it, and the change that
+    makes a row keeping every rule break that one alone."""
+    found = []
+    for column in entity.columns:
+        rules = []
+        if column.required:
+            rules.append(("missing required value", "{name} = null"))
+        if column.allowed:
+            rules.append((f"not one of {', '.join(column.allowed)}", "{name} = 'other'"))
+        if column.minimum is not None:
+            rules.append((f"below the minimum {column.minimum:g}", "{name} = {minimum} - 1"))
+        if column.maximum is not None:
+            rules.append((f"above the maximum {column.maximum:g}", "{name} = {maximum} + 1"))
+        if column.not_before:
+            rules.append((f"before {column.not_before}", "{name} = {other} - interval '1 day'"))
+        found += [
+            (
+                f"{column.name}: {rule}",
+                sql.SQL(change).format(
+                    name=sql.Identifier(column.name),
+                    other=sql.Identifier(column.not_before or column.name),
+                    minimum=sql.Literal(column.minimum),
+                    maximum=sql.Literal(column.maximum),
+                ),
+            )
+            for rule, change in rules
+        ]
+    return found
+
+
+@pytest.mark.parametrize("entity", ENTITIES, ids=lambda entity: entity.name)
+def test_the_raw_suites_contract_query_names_each_broken_rule_and_its_first_line(
+    conn, published_night, entity
+):
+    """A row that keeps every rule, then one row per rule breaking that rule alone (two for
+    the first rule): the query of the entity's raw suite returns each rule once, with its
+    count and first line, and nothing for the row that keeps them all."""
+    query = next(
+        e["kwargs"]["unexpected_rows_query"]
+        for e in contract_expectations(entity)
+        if (e.get("description") or "").startswith("Every row keeps the contract")
+    )
+    breaking = rows_breaking_one_rule(entity)
+    changes = [
+        *enumerate((change for _, change in breaking), 2),
+        (len(breaking) + 2, breaking[0][1]),
+    ]
+    with conn.transaction(force_rollback=True):
+        kept = sql.SQL("create temp table kept as select * from {} limit 1").format(
+            sql.Identifier("raw", entity.name)
+        )
+        conn.execute(kept)
+        source_file = conn.execute("update kept set _line = 0 returning _source_file").fetchone()[0]
+        conn.execute("create temp table checked as select * from kept")
+        conn.execute("update checked set _line = 1")
+        for line, change in changes:
+            conn.execute("insert into checked select * from kept")
+            conn.execute(
+                sql.SQL("update checked set {}, _line = {} where _line = 0").format(
+                    change, sql.Literal(line)
+                )
+            )
+        with conn.cursor(row_factory=dict_row) as cursor:
+            found = cursor.execute(query.replace("{batch}", "checked")).fetchall()
+    expected = [
+        {"rule": rule, "rows": 2 if n == 0 else 1, "first_file": source_file, "first_line": n + 2}
+        for n, (rule, _) in enumerate(breaking)
+    ]
+    assert sorted(found, key=lambda row: row["first_line"]) == expected
+
+
+def test_the_raw_suites_uniqueness_query_counts_the_lines_loaded_twice(conn, published_night):
+    """Nothing for a file whose lines are each loaded once; one row, counting the repeated
+    lines and naming the first file, once two of its lines are loaded twice."""
+    events = next(entity for entity in ENTITIES if entity.name == "events")
+    query = next(
+        e["kwargs"]["unexpected_rows_query"]
+        for e in contract_expectations(events)
+        if e.get("description") == "One raw row per landing file line"
+    ).replace("{batch}", "checked")
+    with conn.transaction(force_rollback=True):
+        source_file = conn.execute("select min(_source_file) from raw.events").fetchone()[0]
+        conn.execute(
+            "create temp table checked as select * from raw.events where _source_file = %s",
+            [source_file],
+        )
+        assert conn.execute(query).fetchall() == []
+        conn.execute(
+            "insert into checked select * from checked"
+            " where _line in (select _line from checked order by _line limit 2)"
+        )
+        assert conn.execute(query).fetchall() == [(2, source_file)]
 
 
 def test_a_scope_of_every_loaded_file_reads_the_tables_and_a_later_one_lists_its_files(

@@ -52,10 +52,50 @@ def _literal(value: str) -> str:
     return sql.Literal(value).as_string()
 
 
+def _contract_rules(entity: Entity) -> list[tuple[str, str]]:
+    """Each rule the contract states on a loaded row, as (how a person reads it, the SQL
+    condition a row breaking it meets), in contract order; NULLs break only the required rule."""
+    rules = []
+    for column in entity.columns:
+        name = sql.Identifier(column.name).as_string()
+        if column.required:
+            rules.append((f"{column.name}: missing required value", f"{name} is null"))
+        if column.allowed:
+            listed = ", ".join(_literal(value) for value in column.allowed)
+            rules.append(
+                (
+                    f"{column.name}: not one of {', '.join(column.allowed)}",
+                    f"{name} not in ({listed})",
+                )
+            )
+        for bound, operator, side in (
+            (column.minimum, "<", "below the minimum"),
+            (column.maximum, ">", "above the maximum"),
+        ):
+            if bound is not None:
+                limit = sql.Literal(bound).as_string()
+                rules.append((f"{column.name}: {side} {bound:g}", f"{name} {operator} {limit}"))
+        if column.not_before:
+            earlier = sql.Identifier(column.not_before).as_string()
+            rules.append((f"{column.name}: before {column.not_before}", f"{name} < {earlier}"))
+    return rules
+
+
 def contract_expectations(entity: Entity) -> list[dict]:
-    """What the contract says about each column, as GX checks it on the loaded rows."""
+    """What the contract says about the loaded rows, as GX checks them.
+
+    The column rules are one query, not an expectation each: GX spends its time per
+    expectation, not per row (the raw gate of a next night: 0.9 s for 97 expectations,
+    0.5 s for 35), and the query's rows name what a person needs: each broken rule, how
+    many rows break it and the first file and line. Uniqueness is a query too, so that no
+    failing expectation of the raw suites returns a list as long as the rows it found."""
     suite = suite_name(entity)
-    found = [
+    rules = _contract_rules(entity)
+    broken = ", ".join(
+        f"case when {condition} then {_literal(rule)} end" for rule, condition in rules
+    )
+    any_broken = " or ".join(f"({condition})" for _, condition in rules)
+    return [
         _expectation(
             suite,
             "expect_table_columns_to_match_set",
@@ -63,51 +103,32 @@ def contract_expectations(entity: Entity) -> list[dict]:
         ),
         _expectation(
             suite,
-            "expect_compound_columns_to_be_unique",
-            {"column_list": ["_source_file", "_line"]},
+            "unexpected_rows_expectation",
+            {
+                "unexpected_rows_query": (
+                    "select count(*) as repeated_lines, min(_source_file) as first_file"
+                    " from (select _source_file from {batch} group by _source_file, _line"
+                    " having count(*) > 1) repeated having count(*) > 0"
+                )
+            },
             "One raw row per landing file line",
         ),
-    ]
-    found += [
-        _expectation(suite, "expect_column_values_to_not_be_null", {"column": name})
-        for name in entity.required_names
-    ]
-    found += [
         _expectation(
             suite,
-            "expect_column_values_to_be_in_set",
-            {"column": c.name, "value_set": list(c.allowed)},
-        )
-        for c in entity.columns
-        if c.allowed
-    ]
-    for column in entity.columns:
-        bounds = {
-            key: float(value)
-            for key, value in (("min_value", column.minimum), ("max_value", column.maximum))
-            if value is not None
-        }
-        if bounds:
-            found.append(
-                _expectation(
-                    suite, "expect_column_values_to_be_between", {"column": column.name, **bounds}
-                )
-            )
-    found += [
-        _expectation(
-            suite,
-            "expect_column_pair_values_a_to_be_greater_than_b",
+            "unexpected_rows_expectation",
             {
-                "column_A": c.name,
-                "column_B": c.not_before,
-                "or_equal": True,
-                "ignore_row_if": "either_value_is_missing",
+                "unexpected_rows_query": (
+                    "select distinct on (rule) rule, count(*) over (partition by rule) as rows,"
+                    " _source_file as first_file, _line as first_line"
+                    f" from (select _source_file, _line, unnest(array[{broken}]) as rule"
+                    f" from {{batch}} where {any_broken}) broken"
+                    " where rule is not null order by rule, _source_file, _line"
+                )
             },
-        )
-        for c in entity.columns
-        if c.not_before
+            f"Every row keeps the contract's {len(rules)} column rules (required values, allowed"
+            " values, ranges, dates in order): one result row per rule broken",
+        ),
     ]
-    return found
 
 
 def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
