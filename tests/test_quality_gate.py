@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from customer_health.errors import DbtError, QualityGateError
 from customer_health.ingest.contracts import ENTITIES, Entity
 from customer_health.pipeline import check_full_history, validate_marts, validate_raw
-from customer_health.quality.gates import latest_report, run_project_dir
+from customer_health.quality.gates import gx_url, latest_report, run_project_dir
 from customer_health.quality.raw_scope import raw_scope
 from customer_health.quality.raw_suites import contract_expectations
 from customer_health.settings import load_settings
@@ -350,6 +351,21 @@ def test_gates_print_no_gx_warnings(settings, published_night, capfd):
     validate_marts(settings, settings.publish_schema, "test-quiet-mart-gate")
     out, err = capfd.readouterr()
     assert (out + err).count("should contain the {batch} parameter") == 0
+
+
+def test_a_gate_session_reads_the_schema_under_validation_partition_by_partition(url):
+    """GX's sessions resolve table names in the schema under validation, and aggregate a
+    partitioned table partition by partition (see ``gx_url``)."""
+    engine = create_engine(gx_url(url, "raw_scope_test"))
+    try:
+        with engine.connect() as session:
+            settings = [
+                session.exec_driver_sql(f"show {name}").scalar()
+                for name in ("search_path", "enable_partitionwise_aggregate")
+            ]
+    finally:
+        engine.dispose()
+    assert settings == ["raw_scope_test", "on"]
 
 
 def test_a_gate_leaves_no_warehouse_connection_open(settings, conn, published_night):

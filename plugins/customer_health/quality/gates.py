@@ -108,8 +108,12 @@ def _prepare_project(settings: Settings, run_id: str) -> Path:
 
 
 def gx_url(url: str, schema: str) -> str:
-    """A SQLAlchemy URL for GX whose search_path selects the schema under validation."""
-    return sqlalchemy_url(url, search_path=schema)
+    """A SQLAlchemy URL for GX whose search_path selects the schema under validation.
+
+    Its sessions aggregate a partitioned table partition by partition: grouped by file and
+    line, each raw partition's groups fit in memory where the whole table's spill to disk
+    (the uniqueness check over every file at SF 1: 9.6 s -> 2.6 s)."""
+    return sqlalchemy_url(url, search_path=schema, enable_partitionwise_aggregate="on")
 
 
 @fewer_collections()

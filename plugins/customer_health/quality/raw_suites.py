@@ -134,9 +134,10 @@ def contract_expectations(entity: Entity) -> list[dict]:
 def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
     """The rules of the load: raw holds what the ledger says it loaded, and the entity's
     files keep arriving. The row count is checked for the files in the gate's scope
-    (``load_ledger_files``, see ``raw_scope``). Freshness comes from the whole ledger, which
-    also records files without rows (most days' products file is only a header); an entity
-    without a row in ``raw`` is stale."""
+    (``load_ledger_files``, see ``raw_scope``), the rows counted file by file before the
+    join (over every file at SF 1: 0.9 s, against 2.3 s counting the joined rows).
+    Freshness comes from the whole ledger, which also records files without rows (most
+    days' products file is only a header); an entity without a row in ``raw`` is stale."""
     suite, name = suite_name(entity), _literal(entity.name)
     raw_table = sql.Identifier(RAW_SCHEMA, entity.name).as_string()
     return [
@@ -145,10 +146,10 @@ def load_expectations(entity: Entity, freshness_days: int) -> list[dict]:
             "unexpected_rows_expectation",
             {
                 "unexpected_rows_query": (
-                    "select l.file_path, l.rows_loaded, count(t._line) as rows_in_raw"
-                    f" from {LEDGER_FILES} l left join {{batch}} t"
-                    f" on t._source_file = l.file_path where l.entity = {name}"
-                    " group by l.file_path, l.rows_loaded having count(t._line) <> l.rows_loaded"
+                    "select l.file_path, l.rows_loaded, coalesce(t.rows, 0) as rows_in_raw"
+                    f" from {LEDGER_FILES} l left join (select _source_file, count(*) as rows"
+                    " from {batch} group by _source_file) t on t._source_file = l.file_path"
+                    f" where l.entity = {name} and coalesce(t.rows, 0) <> l.rows_loaded"
                 )
             },
             "Rows in raw equal the load ledger's rows_loaded for every file",

@@ -35,12 +35,14 @@ def for_user(url: str, user: str) -> str:
     return shown.render_as_string()
 
 
-def sqlalchemy_url(url: str, search_path: str | None = None) -> str:
-    """The URL for SQLAlchemy's psycopg 3 driver (GX, Airflow's metadata DB, pandas);
+def sqlalchemy_url(url: str, **session: str) -> str:
+    """The URL for SQLAlchemy's psycopg 3 driver (GX, Airflow's metadata DB, pandas), its
+    sessions started with the ``session`` settings (names and values without spaces): a
     ``search_path`` selects the schema that schema-less table names resolve in."""
     parsed = make_url(url).set(drivername="postgresql+psycopg")
-    if search_path is not None:
-        parsed = parsed.update_query_dict({"options": f"-csearch_path={search_path}"})
+    if session:
+        options = " ".join(f"-c{name}={value}" for name, value in session.items())
+        parsed = parsed.update_query_dict({"options": options})
     return parsed.render_as_string(hide_password=False)
 
 
