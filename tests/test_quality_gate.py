@@ -17,7 +17,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from customer_health.errors import DbtError, QualityGateError
-from customer_health.ingest.contracts import ENTITIES, Entity
+from customer_health.ingest.contracts import ENTITIES, Column, Entity
 from customer_health.pipeline import check_full_history, validate_marts, validate_raw
 from customer_health.quality.gates import gx_url, latest_report, run_project_dir
 from customer_health.quality.raw_scope import raw_scope
@@ -100,53 +100,67 @@ def test_the_nightly_raw_gate_checks_what_arrived_since_the_last_publish(
         )
 
 
-def rows_breaking_one_rule(entity: Entity) -> list[tuple[str, sql.Composed]]:
-    """For each contract rule of the entity: how the raw gate names it, and the change that
-    makes a row keeping every rule break that one alone."""
-    found = []
+def column_change(column: Column, change: str) -> sql.Composed:
+    """An assignment to the column, naming it, its bounds and the column it cannot precede."""
+    return sql.SQL(change).format(
+        name=sql.Identifier(column.name),
+        other=sql.Identifier(column.not_before or column.name),
+        minimum=sql.Literal(column.minimum),
+        maximum=sql.Literal(column.maximum),
+    )
+
+
+def contract_changes(entity: Entity) -> tuple[list[tuple[str, sql.Composed]], list[sql.Composed]]:
+    """For each contract rule of the entity, in contract order: how the raw gate names it,
+    and the change that makes a row keeping every rule break that one alone. Then the
+    changes that leave a row at the edge of a rule, still keeping it: a bound itself, equal
+    dates, an optional value left out."""
+    breaking, keeping = [], []
     for column in entity.columns:
         rules = []
         if column.required:
             rules.append(("missing required value", "{name} = null"))
+        elif column.allowed or column.minimum is not None or column.not_before:
+            keeping.append(column_change(column, "{name} = null"))
         if column.allowed:
             rules.append((f"not one of {', '.join(column.allowed)}", "{name} = 'other'"))
         if column.minimum is not None:
             rules.append((f"below the minimum {column.minimum:g}", "{name} = {minimum} - 1"))
+            keeping.append(column_change(column, "{name} = {minimum}"))
         if column.maximum is not None:
             rules.append((f"above the maximum {column.maximum:g}", "{name} = {maximum} + 1"))
+            keeping.append(column_change(column, "{name} = {maximum}"))
         if column.not_before:
             rules.append((f"before {column.not_before}", "{name} = {other} - interval '1 day'"))
-        found += [
-            (
-                f"{column.name}: {rule}",
-                sql.SQL(change).format(
-                    name=sql.Identifier(column.name),
-                    other=sql.Identifier(column.not_before or column.name),
-                    minimum=sql.Literal(column.minimum),
-                    maximum=sql.Literal(column.maximum),
-                ),
-            )
-            for rule, change in rules
+            keeping.append(column_change(column, "{name} = {other}"))
+        breaking += [
+            (f"{column.name}: {rule}", column_change(column, change)) for rule, change in rules
         ]
-    return found
+    return breaking, keeping
+
+
+def suite_query(entity: Entity, description: str) -> str:
+    """The query of the entity's raw suite expectation whose description starts so."""
+    return next(
+        e["kwargs"]["unexpected_rows_query"]
+        for e in contract_expectations(entity)
+        if (e.get("description") or "").startswith(description)
+    )
 
 
 @pytest.mark.parametrize("entity", ENTITIES, ids=lambda entity: entity.name)
 def test_the_raw_suites_contract_query_names_each_broken_rule_and_its_first_line(
     conn, published_night, entity
 ):
-    """A row that keeps every rule, then one row per rule breaking that rule alone (two for
-    the first rule): the query of the entity's raw suite returns each rule once, with its
-    count and first line, and nothing for the row that keeps them all."""
-    query = next(
-        e["kwargs"]["unexpected_rows_query"]
-        for e in contract_expectations(entity)
-        if (e.get("description") or "").startswith("Every row keeps the contract")
-    )
-    breaking = rows_breaking_one_rule(entity)
+    """A row that keeps every rule; one row per rule breaking that rule alone; rows at the
+    edge of a rule; last, a second row breaking the first rule, in a file whose name sorts
+    first. The query returns each broken rule once, in contract order, with its count and
+    its first file and line, and nothing for the rows that keep every rule."""
+    breaking, keeping = contract_changes(entity)
+    first_rule_again = len(breaking) + len(keeping) + 2
     changes = [
-        *enumerate((change for _, change in breaking), 2),
-        (len(breaking) + 2, breaking[0][1]),
+        *enumerate([change for _, change in breaking] + keeping, 2),
+        (first_rule_again, sql.SQL("{}, _source_file = '0 first file'").format(breaking[0][1])),
     ]
     with conn.transaction(force_rollback=True):
         kept = sql.SQL("create temp table kept as select * from {} limit 1").format(
@@ -164,33 +178,34 @@ def test_the_raw_suites_contract_query_names_each_broken_rule_and_its_first_line
                 )
             )
         with conn.cursor(row_factory=dict_row) as cursor:
+            query = suite_query(entity, "Every row keeps the contract")
             found = cursor.execute(query.replace("{batch}", "checked")).fetchall()
-    expected = [
-        {"rule": rule, "rows": 2 if n == 0 else 1, "first_file": source_file, "first_line": n + 2}
-        for n, (rule, _) in enumerate(breaking)
+    first = {"rows": 2, "first_file": "0 first file", "first_line": first_rule_again}
+    assert found == [
+        {"rule": rule, "rows": 1, "first_file": source_file, "first_line": line}
+        | (first if line == 2 else {})
+        for line, (rule, _) in enumerate(breaking, 2)
     ]
-    assert sorted(found, key=lambda row: row["first_line"]) == expected
 
 
 def test_the_raw_suites_uniqueness_query_counts_the_lines_loaded_twice(conn, published_night):
-    """Nothing for a file whose lines are each loaded once; one row, counting the repeated
-    lines and naming the first file, once two of its lines are loaded twice."""
+    """Nothing for two files whose line numbers overlap, each line loaded once; one row,
+    counting the repeated lines and naming the first file, once two of its lines are
+    loaded twice."""
     events = next(entity for entity in ENTITIES if entity.name == "events")
-    query = next(
-        e["kwargs"]["unexpected_rows_query"]
-        for e in contract_expectations(events)
-        if e.get("description") == "One raw row per landing file line"
-    ).replace("{batch}", "checked")
+    query = suite_query(events, "One raw row per landing file line").replace("{batch}", "checked")
     with conn.transaction(force_rollback=True):
-        source_file = conn.execute("select min(_source_file) from raw.events").fetchone()[0]
         conn.execute(
-            "create temp table checked as select * from raw.events where _source_file = %s",
-            [source_file],
+            "create temp table checked as select * from raw.events where _source_file in"
+            " (select distinct _source_file from raw.events order by _source_file limit 2)"
         )
-        assert conn.execute(query).fetchall() == []
+        files = conn.execute("select count(distinct _source_file) from checked").fetchone()[0]
+        assert (files, conn.execute(query).fetchall()) == (2, [])
+        source_file = conn.execute("select min(_source_file) from checked").fetchone()[0]
         conn.execute(
-            "insert into checked select * from checked"
-            " where _line in (select _line from checked order by _line limit 2)"
+            "insert into checked select * from checked where _source_file = %(file)s and _line"
+            " in (select _line from checked where _source_file = %(file)s order by _line limit 2)",
+            {"file": source_file},
         )
         assert conn.execute(query).fetchall() == [(2, source_file)]
 

@@ -22,7 +22,7 @@ import structlog
 from customer_health.errors import QualityGateError
 from customer_health.gc_pauses import fewer_collections
 from customer_health.quality.gx_import import import_great_expectations
-from customer_health.quality.raw_suites import write_raw_suites
+from customer_health.quality.raw_suites import COUNTED_IN, write_raw_suites
 from customer_health.quality.report_site import REPORT_NAME, write_report
 from customer_health.settings import Settings, disable_telemetry
 from customer_health.warehouse.urls import sqlalchemy_url
@@ -164,9 +164,15 @@ def _outcome(suite: str, check) -> ExpectationOutcome:
     """One expectation's result, with what a person needs: how many rows, which ones."""
     config, result = check.expectation_config, check.result
     if config.type == "unexpected_rows_expectation":
-        # Its observed value is the number of rows the query returned.
+        # Its observed value is the number of rows the query returned, unless each of them
+        # counts rows of its own (one per broken rule): then they are all shown and summed.
         count = result.get("observed_value")
-        sample = list((result.get("details") or {}).get("unexpected_rows") or [])[:3]
+        sample = list((result.get("details") or {}).get("unexpected_rows") or [])
+        counted_in = (config.meta or {}).get(COUNTED_IN)
+        if counted_in and sample:
+            count = sum(row[counted_in] for row in sample)
+        elif not counted_in:
+            sample = sample[:3]
     else:
         count = result.get("unexpected_count")
         sample = list(result.get("partial_unexpected_list") or [])[:5]

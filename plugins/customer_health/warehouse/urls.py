@@ -6,6 +6,8 @@ database name instead of sending the superuser's login to another host.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.engine import URL, make_url
 
 
@@ -37,9 +39,13 @@ def for_user(url: str, user: str) -> str:
 
 def sqlalchemy_url(url: str, **session: str) -> str:
     """The URL for SQLAlchemy's psycopg 3 driver (GX, Airflow's metadata DB, pandas), its
-    sessions started with the ``session`` settings (names and values without spaces): a
-    ``search_path`` selects the schema that schema-less table names resolve in."""
+    sessions started with the ``session`` settings: a ``search_path`` selects the schema
+    that schema-less table names resolve in."""
     parsed = make_url(url).set(drivername="postgresql+psycopg")
+    for name, value in session.items():
+        # libpq splits its options at spaces and reads backslashes as escapes.
+        if re.search(r"[\s\\]", f"{name}{value}"):
+            raise ValueError(f"session setting {name}={value!r}: no spaces or backslashes")
     if session:
         options = " ".join(f"-c{name}={value}" for name, value in session.items())
         parsed = parsed.update_query_dict({"options": options})
