@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+from embedded_only import require_embedded_warehouse
 from incremental import fresh_database
 from psycopg import sql
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale-factor", type=float, default=0.2)
     args = parser.parse_args()
+    require_embedded_warehouse(load_settings())
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "home"
         shutil.copytree(

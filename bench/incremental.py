@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+from embedded_only import require_embedded_warehouse
 
 from customer_health.pipeline import run_night, validate_raw
 from customer_health.settings import Settings, load_settings
@@ -102,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale-factor", type=float, default=0.1)
     args = parser.parse_args()
+    require_embedded_warehouse(load_settings())
     with tempfile.TemporaryDirectory() as folder:
         short, long = (measure(days, args.scale_factor, Path(folder)) for days in HISTORIES)
     header = f"one more night, scale factor {args.scale_factor}"

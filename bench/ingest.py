@@ -29,21 +29,26 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
 from child_process import run_measured
+from embedded_only import require_embedded_warehouse
+from psycopg import sql
 
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.landing import LandingFile
 from customer_health.ingest.loader import load_file
 from customer_health.settings import load_settings
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
-from customer_health.warehouse.connection import warehouse_url
-from customer_health.warehouse.urls import sqlalchemy_url
+from customer_health.warehouse.connection import drop_database, warehouse_url
+from customer_health.warehouse.urls import sqlalchemy_url, with_database
 
+DATABASE = "bench_ingest"
 DAY = date(2026, 11, 26)
 CUSTOMERS = 1000
 BAD_ROW_RATE = 0.0005  # the generator's default dose
@@ -119,6 +124,26 @@ def write_case(
         spoiled += write_events(path, rows, day, number + 1, bad_rate)
         paths.append(path)
     return Case(name, root, paths, files * rows, spoiled, methods)
+
+
+@contextmanager
+def own_database(server_url: str) -> Iterator[str]:
+    """The URL of a database of the benchmark's own on the warehouse's server, made afresh
+    and dropped at the end. Each round drops every partition of ``raw.events`` and the
+    events' ledger rows: in the warehouse's own database, that would take its history (a
+    demo's too) with it."""
+
+    def admin() -> psycopg.Connection:
+        return psycopg.connect(with_database(server_url, "postgres"), autocommit=True)
+
+    with admin() as conn:
+        drop_database(conn, DATABASE)
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+    try:
+        yield with_database(server_url, DATABASE)
+    finally:
+        with admin() as conn:
+            drop_database(conn, DATABASE)
 
 
 def prepare(url: str, root: Path) -> None:
@@ -278,11 +303,14 @@ def main() -> None:
     parser.add_argument("--child")
     parser.add_argument("--root", type=Path)
     args = parser.parse_args()
+    require_embedded_warehouse(load_settings())
     if args.child:
         METHODS[args.child][1](os.environ["BENCH_URL"], args.root)
         return
-    url = warehouse_url(load_settings())
-    with tempfile.TemporaryDirectory() as folder:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        own_database(warehouse_url(load_settings())) as url,
+    ):
         cases = write_cases(Path(folder), args)
         prepare(url, Path(folder))
         walls = {(c.name, m): [] for c in cases for m in c.methods}

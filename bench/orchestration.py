@@ -31,6 +31,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import psycopg
+from embedded_only import require_embedded_warehouse
 
 from customer_health.deployment import local
 from customer_health.deployment.rest import AirflowApi
@@ -147,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale-factor", type=float, default=0.05)
     args = parser.parse_args()
+    require_embedded_warehouse(load_settings())
     disable_telemetry()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import psycopg
 from child_process import run_measured
+from embedded_only import require_embedded_warehouse
 from incremental import admin_connection, load
 from psycopg import sql
 
@@ -271,6 +272,7 @@ def main() -> None:
     parser.add_argument("--database")
     parser.add_argument("--out")
     args = parser.parse_args()
+    require_embedded_warehouse(load_settings())
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.child:
