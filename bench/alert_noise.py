@@ -23,8 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
-from embedded_only import require_embedded_warehouse
-from incremental import fresh_database
+from embedded_only import fresh_database, require_embedded_warehouse
 from psycopg import sql
 
 from customer_health.pipeline import build, ingest, prepare_build

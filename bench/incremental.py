@@ -20,30 +20,18 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg
-from embedded_only import require_embedded_warehouse
+from embedded_only import fresh_database, require_embedded_warehouse
 
 from customer_health.pipeline import run_night, validate_raw
-from customer_health.settings import Settings, load_settings
+from customer_health.settings import load_settings
 from customer_health.synthetic.generator import GeneratorConfig, generate
 from customer_health.transform.dbt import run_dbt
-from customer_health.warehouse.connection import drop_database, warehouse_url
+from customer_health.warehouse.connection import warehouse_url
 
 NIGHT = date(2026, 11, 26)
 HISTORIES = (90, 720)
 INCREMENTAL_MODELS = "int_usage_daily int_customer_health_daily int_customer_health_scored"
 STAGES = ("ingest", "validate_raw", "build", "validate_marts", "publish", "dbt_docs")
-
-
-def admin_connection(settings: Settings) -> psycopg.Connection:
-    """Autocommit, to the server's ``postgres`` database: for dropping and copying warehouses."""
-    return psycopg.connect(warehouse_url(replace(settings, database="postgres")), autocommit=True)
-
-
-def fresh_database(settings: Settings) -> Settings:
-    with admin_connection(settings) as conn:
-        drop_database(conn, settings.database)
-    return settings
 
 
 def timed(step, *args, **kwargs) -> tuple[float, object]:

@@ -31,14 +31,13 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
 from child_process import run_measured
-from embedded_only import require_embedded_warehouse
-from psycopg import sql
+from embedded_only import admin_connection, fresh_database, require_embedded_warehouse
 
 from customer_health.ingest.contracts import entity_named
 from customer_health.ingest.landing import LandingFile
@@ -46,7 +45,7 @@ from customer_health.ingest.loader import load_file
 from customer_health.settings import load_settings
 from customer_health.warehouse.bootstrap import ensure_warehouse_objects
 from customer_health.warehouse.connection import drop_database, warehouse_url
-from customer_health.warehouse.urls import sqlalchemy_url, with_database
+from customer_health.warehouse.urls import sqlalchemy_url
 
 DATABASE = "bench_ingest"
 DAY = date(2026, 11, 26)
@@ -127,22 +126,15 @@ def write_case(
 
 
 @contextmanager
-def own_database(server_url: str) -> Iterator[str]:
-    """The URL of a database of the benchmark's own on the warehouse's server, made afresh
-    and dropped at the end. Each round drops every partition of ``raw.events`` and the
-    events' ledger rows: in the warehouse's own database, that would take its history (a
-    demo's too) with it."""
-
-    def admin() -> psycopg.Connection:
-        return psycopg.connect(with_database(server_url, "postgres"), autocommit=True)
-
-    with admin() as conn:
-        drop_database(conn, DATABASE)
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+def own_database() -> Iterator[str]:
+    """The URL of a database of the benchmark's own, made afresh and dropped at the end.
+    Each round drops every partition of ``raw.events`` and the events' ledger rows: in the
+    warehouse's own database, that would take its history (a demo's too) with it."""
+    settings = fresh_database(replace(load_settings(), database=DATABASE))
     try:
-        yield with_database(server_url, DATABASE)
+        yield warehouse_url(settings)
     finally:
-        with admin() as conn:
+        with admin_connection(settings) as conn:
             drop_database(conn, DATABASE)
 
 
@@ -309,7 +301,7 @@ def main() -> None:
         return
     with (
         tempfile.TemporaryDirectory() as folder,
-        own_database(warehouse_url(load_settings())) as url,
+        own_database() as url,
     ):
         cases = write_cases(Path(folder), args)
         prepare(url, Path(folder))

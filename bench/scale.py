@@ -30,8 +30,8 @@ from pathlib import Path
 
 import psycopg
 from child_process import run_measured
-from embedded_only import require_embedded_warehouse
-from incremental import admin_connection, load
+from embedded_only import admin_connection, require_embedded_warehouse
+from incremental import load
 from psycopg import sql
 
 from customer_health.gc_pauses import skip_collections_at_exit
