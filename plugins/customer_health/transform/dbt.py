@@ -84,9 +84,11 @@ def run_dbt(
     to its window (`unique_combination`'s rebuilt_column, stg_usage__events' key tests).
     dbt writes its artifacts to a folder of the run's own, not the project's ``target``:
     the DAG is drawn from ``target/manifest.json``, which a night must not rewrite under the
-    dag-processor, nor two runs each other's. So dbt's parse, which it keeps in its target,
-    is kept in ``parse_cache`` instead, when given (see ``write_docs_site``): worth it only
-    for a command whose profile, schema included, is the same from night to night.
+    dag-processor, nor two runs each other's. Nothing reads that folder's JSON afterwards (the
+    results come back in-process), so dbt writes none: a build would write its manifest twice,
+    after parsing and after running. dbt's parse, which it keeps in its target, is kept in
+    ``parse_cache`` instead, when given (see ``write_docs_site``): worth it only for a command
+    whose profile, schema included, is the same from night to night.
     """
     from dbt.cli.main import dbtRunner
 
@@ -99,6 +101,7 @@ def run_dbt(
             *_project_flags(settings, target),
             *(["--vars", json.dumps({"full_history": True})] if full_history else []),
             *_reuse_parse(parse_cache),
+            "--no-write-json",
             "--no-use-colors",
         ]
         log.info("running dbt", args=" ".join(args))
