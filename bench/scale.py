@@ -7,7 +7,8 @@ times, each on the warehouse as the first night left it (a copy kept as a templa
 tables show the run of median wall time: one run is too noisy for a 1.2× target. The same is
 done at one scale factor with 90 and with 720 days of history, their next nights taking turns
 so that both see the same machine. The generator alone writes the first 30 days (and appends
-the 31st) at the largest scale factors, to show its memory stays flat. Every step runs in a
+the 31st) at the largest scale factors, to show its memory stays flat, and a first night at
+a tiny scale factor measures the floor every first night pays. Every step runs in a
 process of its own (`run_night`, as the DAG runs it), its wall time and peak RSS measured
 from outside; stage times come from the night's own summary. Prints the tables, the targets
 of issue 15 against what was measured, and the load average before each step. Not part of
@@ -182,6 +183,25 @@ def prepare(scale_factor: float, days: int, folder: Path) -> Warehouse:
     return warehouse
 
 
+def measure_floor(scale_factor: float, folder: Path) -> dict[str, Step]:
+    """A first night of a year's files (as many as at every scale factor) holding few rows:
+    what every first night pays whatever its size (per file, per dbt invocation, imports)."""
+    tag = f"floor-sf{scale_factor:g}".replace(".", "_")
+    landing, database = folder / tag, f"bench_scale_{tag}".replace("-", "_")
+    with admin_connection(load_settings()) as conn:
+        drop_database(conn, database)
+    print(f"SF {scale_factor:g}, 365 days of history, first night only (the floor):", flush=True)
+    window = ["--landing", str(landing), "--scale-factor", str(scale_factor), "--days", "365"]
+    night = ["--landing", str(landing), "--database", database, "--day", str(NIGHT - timedelta(1))]
+    steps = {"generate": step("generate", "generate", *window)}
+    steps["first night"] = step("first night", "night", *night)
+    with admin_connection(load_settings()) as conn:
+        drop_database(conn, database)
+    shutil.rmtree(landing)
+    shutil.rmtree(f"{landing}-reports")
+    return steps
+
+
 def measure_generator(scale_factor: float, folder: Path) -> dict[str, Step]:
     """The generator alone at a scale the nights would not fit into this run."""
     landing = str(folder / f"generator-sf{scale_factor:g}")
@@ -262,6 +282,7 @@ def main() -> None:
     parser.add_argument("--history-scale-factor", type=float, default=1)
     parser.add_argument("--histories", type=int, nargs=2, default=[90, 720])
     parser.add_argument("--generator-scale-factors", type=float, nargs="*", default=[10])
+    parser.add_argument("--floor-scale-factor", type=float, default=0.01)
     parser.add_argument("--repeats", type=int, default=3, help="next nights per warehouse")
     parser.add_argument("--child", choices=("generate", "append", "night"))
     parser.add_argument("--landing", type=Path)
@@ -298,6 +319,8 @@ def main() -> None:
         short, long = (warehouse.finish() for warehouse in histories)
         runs[histories[0].label] = short
         runs[histories[1].label] = long
+        floor_label = f"SF {args.floor_scale_factor:g}, 365 days (floor)"
+        runs[floor_label] = measure_floor(args.floor_scale_factor, Path(folder))
         generator_only = {
             f"SF {scale_factor:g}": measure_generator(scale_factor, Path(folder))
             for scale_factor in args.generator_scale_factors
@@ -318,6 +341,14 @@ def main() -> None:
     print(
         f"- first-night rows/s, fastest ÷ slowest scale factor: {night:.2f}× for the night, "
         f"{ingest:.2f}× for its ingest (≤ 1.5×)"
+    )
+    slowest = min(firsts, key=Step.rows_per_second)
+    within = slowest.rows / (max(f.rows_per_second() for f in firsts) / 1.5)
+    floor = runs[floor_label]["first night"]
+    print(
+        f"- the first night's floor (SF {args.floor_scale_factor:g}: {floor.rows:,} rows, the "
+        f"same year of files): {floor.wall:.1f} s; within 1.5×, the slowest scale factor's "
+        f"first night ({slowest.rows:,} rows, {slowest.wall:.1f} s) would end in {within:.1f} s"
     )
     one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days")
     if one_year is None:
