@@ -142,13 +142,16 @@ class Warehouse:
         """Drop the databases and files; the steps, and the median next night as "next night"
         (the later of the two middle runs for an even count)."""
         by_wall = sorted(self.next_nights, key=lambda night: night.wall)
+        self.remove()
+        walls = [night.wall for night in self.next_nights]
+        return {**self.steps, "next night": replace(by_wall[len(by_wall) // 2], walls=walls)}
+
+    def remove(self) -> None:
         with admin_connection(load_settings()) as conn:
             drop_database(conn, self.database)
             drop_database(conn, self.first_night_copy)
         shutil.rmtree(self.landing)
         shutil.rmtree(f"{self.landing}-reports")
-        walls = [night.wall for night in self.next_nights]
-        return {**self.steps, "next night": replace(by_wall[len(by_wall) // 2], walls=walls)}
 
 
 def copy_database(conn: psycopg.Connection, source: str, copy: str) -> None:
@@ -162,44 +165,41 @@ def copy_database(conn: psycopg.Connection, source: str, copy: str) -> None:
     )
 
 
-def prepare(scale_factor: float, days: int, folder: Path) -> Warehouse:
-    """Generate the history, run the first night, keep a copy of the warehouse, append NIGHT."""
-    tag = f"sf{scale_factor:g}-d{days}".replace(".", "_")
+def first_night(label: str, tag: str, scale_factor: float, days: int, folder: Path) -> Warehouse:
+    """Generate the history up to the night before NIGHT and run its first night."""
     landing = str(folder / tag)
-    database = f"bench_scale_{tag}".replace("-", "_")
-    warehouse = Warehouse(f"SF {scale_factor:g}, {days} days", landing, database, {})
+    warehouse = Warehouse(label, landing, f"bench_scale_{tag}".replace("-", "_"), {})
     with admin_connection(load_settings()) as conn:
-        drop_database(conn, database)
+        drop_database(conn, warehouse.database)
         drop_database(conn, warehouse.first_night_copy)
-    print(f"SF {scale_factor:g}, {days} days of history:", flush=True)
+    print(f"{label}:", flush=True)
     window = ["--landing", landing, "--scale-factor", str(scale_factor), "--days", str(days)]
-    night = ["--landing", landing, "--database", database, "--day", str(NIGHT - timedelta(1))]
+    day = str(NIGHT - timedelta(1))
+    night = ["--landing", landing, "--database", warehouse.database, "--day", day]
     warehouse.steps["generate"] = step("generate", "generate", *window)
     warehouse.steps["first night"] = step("first night", "night", *night)
+    return warehouse
+
+
+def prepare(scale_factor: float, days: int, folder: Path) -> Warehouse:
+    """The first night, a copy of the warehouse it left, and NIGHT's files appended."""
+    tag = f"sf{scale_factor:g}-d{days}".replace(".", "_")
+    warehouse = first_night(f"SF {scale_factor:g}, {days} days", tag, scale_factor, days, folder)
     with admin_connection(load_settings()) as conn:
-        copy_database(conn, database, warehouse.first_night_copy)
-    append = ["--landing", landing, "--day", str(NIGHT)]
+        copy_database(conn, warehouse.database, warehouse.first_night_copy)
+    append = ["--landing", warehouse.landing, "--day", str(NIGHT)]
     warehouse.steps["append-day"] = step("append-day", "append", *append)
     return warehouse
 
 
-def measure_floor(scale_factor: float, folder: Path) -> dict[str, Step]:
+def measure_floor(scale_factor: float, folder: Path) -> Warehouse:
     """A first night of a year's files (as many as at every scale factor) holding few rows:
     what every first night pays whatever its size (per file, per dbt invocation, imports)."""
     tag = f"floor-sf{scale_factor:g}".replace(".", "_")
-    landing, database = folder / tag, f"bench_scale_{tag}".replace("-", "_")
-    with admin_connection(load_settings()) as conn:
-        drop_database(conn, database)
-    print(f"SF {scale_factor:g}, 365 days of history, first night only (the floor):", flush=True)
-    window = ["--landing", str(landing), "--scale-factor", str(scale_factor), "--days", "365"]
-    night = ["--landing", str(landing), "--database", database, "--day", str(NIGHT - timedelta(1))]
-    steps = {"generate": step("generate", "generate", *window)}
-    steps["first night"] = step("first night", "night", *night)
-    with admin_connection(load_settings()) as conn:
-        drop_database(conn, database)
-    shutil.rmtree(landing)
-    shutil.rmtree(f"{landing}-reports")
-    return steps
+    label = f"SF {scale_factor:g}, 365 days (floor)"
+    warehouse = first_night(label, tag, scale_factor, 365, folder)
+    warehouse.remove()
+    return warehouse
 
 
 def measure_generator(scale_factor: float, folder: Path) -> dict[str, Step]:
@@ -319,8 +319,8 @@ def main() -> None:
         short, long = (warehouse.finish() for warehouse in histories)
         runs[histories[0].label] = short
         runs[histories[1].label] = long
-        floor_label = f"SF {args.floor_scale_factor:g}, 365 days (floor)"
-        runs[floor_label] = measure_floor(args.floor_scale_factor, Path(folder))
+        floor = measure_floor(args.floor_scale_factor, Path(folder))
+        runs[floor.label] = floor.steps
         generator_only = {
             f"SF {scale_factor:g}": measure_generator(scale_factor, Path(folder))
             for scale_factor in args.generator_scale_factors
@@ -344,11 +344,12 @@ def main() -> None:
     )
     slowest = min(firsts, key=Step.rows_per_second)
     within = slowest.rows / (max(f.rows_per_second() for f in firsts) / 1.5)
-    floor = runs[floor_label]["first night"]
+    floor_night = floor.steps["first night"]
     print(
-        f"- the first night's floor (SF {args.floor_scale_factor:g}: {floor.rows:,} rows, the "
-        f"same year of files): {floor.wall:.1f} s; within 1.5×, the slowest scale factor's "
-        f"first night ({slowest.rows:,} rows, {slowest.wall:.1f} s) would end in {within:.1f} s"
+        f"- the first night's floor (SF {args.floor_scale_factor:g}: {floor_night.rows:,} rows, "
+        f"the same year of files): {floor_night.wall:.1f} s; within 1.5×, the slowest scale "
+        f"factor's first night ({slowest.rows:,} rows, {slowest.wall:.1f} s) would end in "
+        f"{within:.1f} s"
     )
     one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days")
     if one_year is None:
