@@ -351,6 +351,17 @@ def main() -> None:
         f"factor's first night ({slowest.rows:,} rows, {slowest.wall:.1f} s) would end in "
         f"{within:.1f} s"
     )
+    beyond = {
+        sf: (f.rows - floor_night.rows) / (f.wall - floor_night.wall)
+        for sf, f in zip(args.scale_factors, firsts, strict=True)
+        if sf > args.floor_scale_factor
+    }
+    if beyond:
+        print(
+            "- first-night rows/s beyond the floor (rows and seconds over the floor's): "
+            + " / ".join(f"SF {sf:g} {each:,.0f}" for sf, each in beyond.items())
+            + f", fastest ÷ slowest {max(beyond.values()) / min(beyond.values()):.2f}×"
+        )
     one_year = runs.get(f"SF {args.history_scale_factor:g}, 365 days")
     if one_year is None:
         print("- next night after a year: not measured (add the history SF to --scale-factors)")
