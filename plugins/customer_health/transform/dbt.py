@@ -85,10 +85,10 @@ def run_dbt(
     dbt writes its artifacts to a folder of the run's own, not the project's ``target``:
     the DAG is drawn from ``target/manifest.json``, which a night must not rewrite under the
     dag-processor, nor two runs each other's. Nothing reads that folder's JSON afterwards (the
-    results come back in-process), so dbt writes none: a build would write its manifest twice,
-    after parsing and after running. dbt's parse, which it keeps in its target, is kept in
-    ``parse_cache`` instead, when given (see ``write_docs_site``): worth it only for a command
-    whose profile, schema included, is the same from night to night.
+    results come back in-process), so dbt writes no manifest or run results: a build would
+    write its manifest twice, after parsing and after running. dbt's parse, which it keeps in
+    its target, is kept in ``parse_cache`` instead, when given (see ``write_docs_site``): worth
+    it only for a command whose profile, schema included, is the same from night to night.
     """
     from dbt.cli.main import dbtRunner
 
