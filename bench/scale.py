@@ -330,7 +330,9 @@ def main() -> None:
     print_nights(runs, "next night")
     history_ratio = print_histories(short, long, short_days, long_days)
     firsts = [runs[f"SF {sf:g}, 365 days"]["first night"] for sf in args.scale_factors]
-    night = max(f.rows_per_second() for f in firsts) / min(f.rows_per_second() for f in firsts)
+    fastest = max(firsts, key=Step.rows_per_second)
+    slowest = min(firsts, key=Step.rows_per_second)
+    night = fastest.rows_per_second() / slowest.rows_per_second()
     ingest = max(f.ingest_rows_per_second() for f in firsts) / min(
         f.ingest_rows_per_second() for f in firsts
     )
@@ -342,8 +344,7 @@ def main() -> None:
         f"- first-night rows/s, fastest ÷ slowest scale factor: {night:.2f}× for the night, "
         f"{ingest:.2f}× for its ingest (≤ 1.5×)"
     )
-    slowest = min(firsts, key=Step.rows_per_second)
-    within = slowest.rows / (max(f.rows_per_second() for f in firsts) / 1.5)
+    within = slowest.rows / (fastest.rows_per_second() / 1.5)
     floor_night = floor.steps["first night"]
     print(
         f"- the first night's floor (SF {args.floor_scale_factor:g}: {floor_night.rows:,} rows, "
